@@ -1,0 +1,36 @@
+# The quick start: `make run` (the daemon on the sample site) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: run build check test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed            ## start the daemon on the embedded default (Ctrl-C stops it)
+	$(BIN)/publisher run --config config.toml
+
+build: $(VENV)/.installed          ## one build of the sample site
+	$(BIN)/publisher build --config config.toml
+
+check: $(VENV)/.installed
+	$(BIN)/publisher check --config config.toml
+
+test: $(VENV)/.installed-test      ## install the test dependencies and run the whole suite
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed-test     ## the performance benchmark against Hugo (installs hugo if missing)
+	$(BIN)/python benchmarks/build_vs_hugo.py
+
+clean:
+	rm -rf $(VENV) public state .pytest_cache .hypothesis

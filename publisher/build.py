@@ -1,0 +1,324 @@
+"""A build: scan the posts, bring the state database up to date, render what the
+feeds show, and write the feeds that changed.
+
+Data flows one way: posts folder -> state database -> rendered entries -> feed
+files.  A build with nothing changed is recognised from the build stamp and
+does no more than a directory scan.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from publisher import __version__, stamp
+from publisher.clock import Clock
+from publisher.config import Config
+from publisher.errors import PostError, PublisherError
+from publisher.feedset import STYLESHEET, FeedSpec, author_name, feed_specs
+from publisher.ids import make_entry_id
+from publisher.links import author_url, post_url
+from publisher.output import write_if_changed
+from publisher.resources import template_dir
+from publisher.scan import scan_posts
+from publisher.state import Store
+from publisher.sync import ProgressFactory, SyncResult, content_hash, no_progress, sync
+
+log = logging.getLogger(__name__)
+
+EMPTY_FEED_UPDATED = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+class BuildLocked(PublisherError):
+    """Another build holds the lock on this state folder."""
+
+
+@dataclass
+class BuildReport:
+    fresh: bool = False  # nothing had changed: nothing was read, rendered or written
+    sync: SyncResult = field(default_factory=SyncResult)
+    published: int = 0
+    rendered: int = 0
+    written: list[Path] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    discovery: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def errors(self) -> list[str]:
+        return self.sync.errors
+
+    def line(self) -> str:
+        """The one log line per build."""
+        s = self.sync
+        if self.fresh:
+            return f"build: nothing changed ({s.scanned} posts scanned) in {self.elapsed:.2f}s"
+        return (f"build: {s.scanned} scanned, {s.new} new, {s.changed} changed, {s.renamed} renamed, "
+                f"{s.deleted} deleted, {len(s.errors)} errors, {self.published} published, "
+                f"{self.rendered} rendered, {len(self.written)} of {len(self.outputs)} files written "
+                f"in {self.elapsed:.2f}s")
+
+
+class Builder:
+    """Builds one site; keeps its database connection and renderer between builds (the daemon reuses it)."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None, progress: ProgressFactory = no_progress):
+        self.config = config
+        self.clock = clock or Clock()
+        self.progress = progress
+        self._store: Store | None = None
+        self._renderer: Any = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.config.database_url, clock=self.clock)
+            self._store.migrate()
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def build(self, *, force: bool = False) -> BuildReport:
+        started = time.perf_counter()
+        now = self.clock.now()
+        stats = scan_posts(self.config.posts_root, self.config.posts.folders)
+        fingerprint = stamp.inputs_fingerprint(self.config, stats)
+        if not force and stamp.is_fresh(self.config, fingerprint, now):
+            report = BuildReport(fresh=True, sync=SyncResult(scanned=len(stats)))
+        else:
+            with build_lock(self.config):
+                stamp.forget(self.config)
+                report = self._full_build(stats, now)
+                stamp.save(self.config, fingerprint, report.outputs, self.store.next_due(now, self.config.posts.kinds))
+        report.elapsed = time.perf_counter() - started
+        return report
+
+    def _full_build(self, stats: list[Any], now: datetime) -> BuildReport:
+        config = self.config
+        report = BuildReport()
+        report.sync = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress)
+        report.published = self._publish(now)
+        specs = feed_specs(config, self.store)
+        selections = {spec.key: self.store.feed_rows(now, config.posts.kinds, config.feeds.entries, **spec.match)
+                      for spec in specs}
+        entries = self._entries(selections, now, report)
+        self._write(specs, selections, entries, report)
+        self.store.record_build(started_at=now, finished_at=self.clock.now(), scanned=report.sync.scanned,
+                                parsed=report.sync.parsed, rendered=report.rendered, deleted=report.sync.deleted,
+                                errors=len(report.sync.errors), written=len(report.written))
+        return report
+
+    # -- publishing: entry IDs are made once and kept -----------------------
+
+    def _publish(self, now: datetime) -> int:
+        config = self.config
+        with self.store.begin() as conn:
+            rows = self.store.unpublished(conn, now, config.posts.kinds)
+            if not rows:
+                return 0
+            taken = _taken_ids(conn)
+            updates = [{"id": row.id, "entry_id": _unique(self._entry_id(row), taken), "first_published_at": now}
+                       for row in rows]
+            self.store.update_posts(conn, updates)
+        return len(updates)
+
+    def _entry_id(self, row: Any) -> str:
+        created = datetime.fromisoformat(json.loads(row.meta)["created_local"])
+        return make_entry_id(self.config.feeds.entry_id, site_url=self.config.site.url, url=self.post_url(row._mapping),
+                             name=row.name, kind=row.kind, created_at=created)
+
+    def post_url(self, values: Mapping[str, Any]) -> str:
+        """A post's absolute URL, from its stored values (``site.post_url`` filled in)."""
+        created = datetime.fromisoformat(json.loads(values["meta"])["created_local"])
+        return post_url(self.config.site, name=values["name"], kind=values["kind"], author=values["author"],
+                        created=created)
+
+    # -- rendering: only what a feed shows, only when its content changed ----
+
+    def _entries(self, selections: dict[str, list[Any]], now: datetime, report: BuildReport) -> dict[int, Any]:
+        from publisher.feeds.model import Entry
+
+        key = self.render_key()
+        rows = {row.id: row for chosen in selections.values() for row in chosen}
+        entries = {}
+        for row in rows.values():
+            values = dict(row._mapping)
+            if row.html is None or row.rendered_from != row.content_hash or row.render_key != key:
+                values.update(self._render(row, key, now))
+                report.rendered += 1
+            if values["html"] is not None:
+                entries[row.id] = Entry(**self._entry_fields(values))
+        return entries
+
+    def _render(self, row: Any, key: str, now: datetime) -> dict[str, Any]:
+        from publisher.posts import read_post
+
+        source = self.config.posts_root / row.path
+        try:
+            data = source.read_bytes()
+            post = read_post(row.path, data, source.stat().st_mtime, tz=self.config.site.tz, source=str(source))
+            rendered = self.renderer.render(post, self.post_url(row._mapping))
+        except (OSError, PostError) as exc:
+            log.warning("%s: can't render (%s); keeping what was published before", source, exc)
+            return {}
+        return self._save_render(row, rendered, content_hash(data), key, now, post.updated_at)
+
+    def _save_render(self, row: Any, rendered: Any, source_hash: str, key: str, now: datetime,
+                     post_updated: datetime) -> dict[str, Any]:
+        html_hash = content_hash(f"{rendered.html}\0{rendered.summary}".encode())
+        updated = row.entry_updated
+        if html_hash != row.html_hash:
+            updated = _next_updated(row.entry_updated, post_updated, row.created_at, now)
+        values = {"html": rendered.html, "summary": rendered.summary, "html_hash": html_hash,
+                  "rendered_from": source_hash, "render_key": key, "entry_updated": updated}
+        with self.store.begin() as conn:
+            self.store.update_posts(conn, [{"id": row.id, **values}])
+        return values
+
+    @property
+    def renderer(self) -> Any:
+        if self._renderer is None:
+            from publisher.render import Renderer
+
+            site = self.config.site
+            self._renderer = Renderer(site_url=site.url, asset_base_url=site.assets, author_url=site.author_url,
+                                      authors=site.authors, template_dirs=self.config.template_dirs,
+                                      summary=self.config.render.summary,
+                                      summary_length=self.config.render.summary_length)
+        return self._renderer
+
+    def render_key(self) -> str:
+        """Everything besides the post itself that shapes its rendered HTML."""
+        site, render = self.config.site, self.config.render
+        parts = [__version__, site.url, site.post_url, site.author_url, site.assets, json.dumps(site.authors),
+                 render.summary, str(render.summary_length)]
+        for folder in [*self.config.template_dirs, template_dir()]:
+            for path in sorted(folder.glob("*.j2")) if folder.is_dir() else []:
+                parts.append(f"{path.name}:{content_hash(path.read_bytes())}")
+        return content_hash("\0".join(parts).encode())
+
+    def _entry_fields(self, values: dict[str, Any]) -> dict[str, Any]:
+        from publisher.feeds.model import Person
+
+        config = self.config
+        author = values["author"]
+        person = None
+        if author:
+            person = Person(name=author_name(config, author), uri=author_url(config.site, author))
+        meta = json.loads(values["meta"])
+        categories = tuple(dict.fromkeys(c for c in [values["kind"], *meta.get("tags", [])] if c))
+        return {"id": values["entry_id"], "url": self.post_url(values), "title": values["title"],
+                "content_html": values["html"], "summary_html": values["summary"] or "",
+                "published": values["created_at"], "updated": values["entry_updated"] or values["created_at"],
+                "author": person, "categories": categories}
+
+    # -- writing ----------------------------------------------------------
+
+    def _write(self, specs: list[FeedSpec], selections: dict[str, list[Any]], entries: dict[int, Any],
+               report: BuildReport) -> None:
+        from publisher.feeds.model import discovery_links, render
+
+        output = self.config.output_dir
+        if self.config.feeds.stylesheet:
+            self._write_file(output / STYLESHEET, self._stylesheet(), report)
+        for spec in specs:
+            chosen = tuple(entries[row.id] for row in selections[spec.key] if row.id in entries)
+            feed = self._feed(spec, chosen)
+            for fmt in self.config.feeds.formats:
+                self._write_file(output / spec.file(fmt), render(feed, fmt), report)
+            if spec.key == "main":
+                report.discovery = discovery_links(feed)
+
+    def _write_file(self, path: Path, data: bytes, report: BuildReport) -> None:
+        report.outputs.append(path)
+        if write_if_changed(path, data):
+            report.written.append(path)
+            log.debug("wrote %s", path)
+
+    def _feed(self, spec: FeedSpec, entries: tuple[Any, ...]) -> Any:
+        from publisher.feeds.model import Feed, Person
+
+        config = self.config
+        feeds_url = config.feeds_url
+        fmts = config.feeds.formats
+        updated = max((entry.updated for entry in entries), default=EMPTY_FEED_UPDATED)
+        return Feed(id=spec.url(feeds_url, fmts[0]), title=spec.title, home_url=config.site.url,
+                    self_urls={fmt: spec.url(feeds_url, fmt) for fmt in fmts}, updated=updated, entries=entries,
+                    subtitle=config.site.description, language=config.site.language,
+                    author=Person(name=config.site.author or config.site.title, uri=config.site.url),
+                    icon=config.site.icon, stylesheet=spec.stylesheet_href if config.feeds.stylesheet else None)
+
+    def _stylesheet(self) -> bytes:
+        for folder in [*self.config.template_dirs, template_dir()]:
+            candidate = folder / STYLESHEET
+            if candidate.is_file():
+                return candidate.read_bytes()
+        raise PublisherError(f"{template_dir() / STYLESHEET}: feed stylesheet missing; reinstall publisher")
+
+
+def _next_updated(previous: datetime | None, post_updated: datetime, created: datetime, now: datetime) -> datetime:
+    """A new rendering moves ``updated``: to the post's own updated_at if that moved forward, else to now."""
+    candidate = max(post_updated, created)
+    if previous is None or candidate > previous:
+        return candidate
+    return now
+
+
+def _taken_ids(conn: Any) -> set[str]:
+    from sqlalchemy import select
+
+    from publisher.schema import posts
+
+    return set(conn.scalars(select(posts.c.entry_id).where(posts.c.entry_id.is_not(None))))
+
+
+def _unique(entry_id: str, taken: set[str]) -> str:
+    candidate, n = entry_id, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{entry_id}-{n}"
+    if n > 1:
+        log.warning("entry ID %s is already used by another post; using %s", entry_id, candidate)
+    taken.add(candidate)
+    return candidate
+
+
+@contextmanager
+def build_lock(config: Config, *, wait: float = 30.0) -> Iterator[None]:
+    """One build at a time per state folder, across processes."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    path = config.state_dir / "build.lock"
+    with path.open("a") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BuildLocked(f"{path}: another build is running; try again when it has finished") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_once(config: Config, *, clock: Clock | None = None, force: bool = False,
+               progress: ProgressFactory = no_progress) -> BuildReport:
+    builder = Builder(config, clock=clock, progress=progress)
+    try:
+        return builder.build(force=force)
+    finally:
+        builder.close()
