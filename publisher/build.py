@@ -17,20 +17,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher import __version__, stamp
 from publisher.clock import Clock
 from publisher.config import Config
 from publisher.errors import PostError, PublisherError
 from publisher.feedset import STYLESHEET, FeedSpec, author_name, feed_specs
-from publisher.ids import make_entry_id
+from publisher.ids import EntryIds
 from publisher.links import author_url, post_url
 from publisher.output import write_if_changed
 from publisher.resources import template_dir
 from publisher.scan import scan_posts
-from publisher.state import Store
 from publisher.sync import ProgressFactory, SyncResult, content_hash, no_progress, sync
+
+if TYPE_CHECKING:
+    from publisher.state import Store
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,7 @@ class BuildReport:
         """The one log line per build."""
         s = self.sync
         if self.fresh:
-            return f"build: nothing changed ({s.scanned} posts scanned) in {self.elapsed:.2f}s"
+            return stamp.nothing_changed_line(s.scanned, self.elapsed)
         return (f"build: {s.scanned} scanned, {s.new} new, {s.changed} changed, {s.renamed} renamed, "
                 f"{s.deleted} deleted, {len(s.errors)} errors, {self.published} published, "
                 f"{self.rendered} rendered, {len(self.written)} of {len(self.outputs)} files written "
@@ -80,6 +82,8 @@ class Builder:
     @property
     def store(self) -> Store:
         if self._store is None:
+            from publisher.state import Store
+
             self._store = Store(self.config.database_url, clock=self.clock)
             self._store.migrate()
         return self._store
@@ -93,14 +97,13 @@ class Builder:
         started = time.perf_counter()
         now = self.clock.now()
         stats = scan_posts(self.config.posts_root, self.config.posts.folders)
-        fingerprint = stamp.inputs_fingerprint(self.config, stats)
-        if not force and stamp.is_fresh(self.config, fingerprint, now):
+        if not force and stamp.is_fresh(self.config, stats, now):
             report = BuildReport(fresh=True, sync=SyncResult(scanned=len(stats)))
         else:
             with build_lock(self.config):
                 stamp.forget(self.config)
                 report = self._full_build(stats, now)
-                stamp.save(self.config, fingerprint, report.outputs, self.store.next_due(now, self.config.posts.kinds))
+                stamp.save(self.config, stats, report.outputs, self.store.next_due(now, self.config.posts.kinds))
         report.elapsed = time.perf_counter() - started
         return report
 
@@ -123,26 +126,24 @@ class Builder:
 
     def _publish(self, now: datetime) -> int:
         config = self.config
+        ids = EntryIds(config.feeds.entry_id, config.site.url)
         with self.store.begin() as conn:
             rows = self.store.unpublished(conn, now, config.posts.kinds)
             if not rows:
                 return 0
-            taken = _taken_ids(conn)
-            updates = [{"id": row.id, "entry_id": _unique(self._entry_id(row), taken), "first_published_at": now}
+            taken = self.store.entry_ids(conn)
+            updates = [{"id": row.id, "first_published_at": now,
+                        "entry_id": _unique(ids.make(url=self.post_url(row), name=row.name, kind=row.kind,
+                                                     created=row.created_local), taken)}
                        for row in rows]
             self.store.update_posts(conn, updates)
         return len(updates)
 
-    def _entry_id(self, row: Any) -> str:
-        created = datetime.fromisoformat(json.loads(row.meta)["created_local"])
-        return make_entry_id(self.config.feeds.entry_id, site_url=self.config.site.url, url=self.post_url(row._mapping),
-                             name=row.name, kind=row.kind, created_at=created)
-
-    def post_url(self, values: Mapping[str, Any]) -> str:
-        """A post's absolute URL, from its stored values (``site.post_url`` filled in)."""
-        created = datetime.fromisoformat(json.loads(values["meta"])["created_local"])
-        return post_url(self.config.site, name=values["name"], kind=values["kind"], author=values["author"],
-                        created=created)
+    def post_url(self, values: Any) -> str:
+        """A post's absolute URL from its stored values (a row or a mapping with name, kind, author, created_local)."""
+        get = values.__getitem__ if isinstance(values, Mapping) else values.__getattribute__
+        return post_url(self.config.site, name=get("name"), kind=get("kind"), author=get("author"),
+                        created=get("created_local"))
 
     # -- rendering: only what a feed shows, only when its content changed ----
 
@@ -168,7 +169,7 @@ class Builder:
         try:
             data = source.read_bytes()
             post = read_post(row.path, data, source.stat().st_mtime, tz=self.config.site.tz, source=str(source))
-            rendered = self.renderer.render(post, self.post_url(row._mapping))
+            rendered = self.renderer.render(post, self.post_url(row))
         except (OSError, PostError) as exc:
             log.warning("%s: can't render (%s); keeping what was published before", source, exc)
             return {}
@@ -220,7 +221,7 @@ class Builder:
         categories = tuple(dict.fromkeys(c for c in [values["kind"], *meta.get("tags", [])] if c))
         return {"id": values["entry_id"], "url": self.post_url(values), "title": values["title"],
                 "content_html": values["html"], "summary_html": values["summary"] or "",
-                "published": values["created_at"], "updated": values["entry_updated"] or values["created_at"],
+                "published": _utc(values["created_at"]), "updated": _utc(values["entry_updated"] or values["created_at"]),
                 "author": person, "categories": categories}
 
     # -- writing ----------------------------------------------------------
@@ -267,20 +268,17 @@ class Builder:
         raise PublisherError(f"{template_dir() / STYLESHEET}: feed stylesheet missing; reinstall publisher")
 
 
+def _utc(moment: datetime) -> datetime:
+    """Feeds show UTC: the same instant reads the same whether fresh from a post or from the database."""
+    return moment.astimezone(timezone.utc)
+
+
 def _next_updated(previous: datetime | None, post_updated: datetime, created: datetime, now: datetime) -> datetime:
     """A new rendering moves ``updated``: to the post's own updated_at if that moved forward, else to now."""
     candidate = max(post_updated, created)
     if previous is None or candidate > previous:
         return candidate
     return now
-
-
-def _taken_ids(conn: Any) -> set[str]:
-    from sqlalchemy import select
-
-    from publisher.schema import posts
-
-    return set(conn.scalars(select(posts.c.entry_id).where(posts.c.entry_id.is_not(None))))
 
 
 def _unique(entry_id: str, taken: set[str]) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from publisher.config import Config
-from publisher.state import Store
+
+if TYPE_CHECKING:
+    from publisher.state import Store
 
 FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}
 STYLESHEET = "feed.xsl"

@@ -8,25 +8,29 @@ publisher shows its readers no duplicates.
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import datetime
 from urllib.parse import urlsplit
 
 ID_FIELDS = frozenset({"domain", "date", "year", "month", "day", "name", "url_path", "kind", "url", "uuid"})
 
 
-def make_entry_id(template: str, *, site_url: str, url: str, name: str, kind: str | None, created_at: datetime) -> str:
-    """Fill the template; ``{date}`` is the creation date as written in the post (its own offset)."""
-    day = created_at.date()
-    return template.format(
-        domain=urlsplit(site_url).hostname or "localhost",
-        date=day.isoformat(),
-        year=f"{day.year:04d}",
-        month=f"{day.month:02d}",
-        day=f"{day.day:02d}",
-        name=name,
-        url_path=urlsplit(url).path,
-        kind=kind or "",
-        url=url,
-        uuid=uuid.uuid4(),
-    )
+class EntryIds:
+    """Makes entry IDs from the ``feeds.entry_id`` template for one site."""
+
+    def __init__(self, template: str, site_url: str) -> None:
+        self.template = template
+        self.domain = urlsplit(site_url).hostname or "localhost"
+        self.fields = set(re.findall(r"{(\w+)", template))
+
+    def make(self, *, url: str, name: str, kind: str | None, created: str) -> str:
+        """``created`` is the creation time as written in the post (ISO, its own offset), so ``{date}`` is the
+        date the author wrote, whatever the server's time zone."""
+        day = created[:10]
+        values = {"domain": self.domain, "date": day, "year": day[:4], "month": day[5:7], "day": day[8:10],
+                  "name": name, "kind": kind or "", "url": url}
+        if "url_path" in self.fields:
+            values["url_path"] = urlsplit(url).path
+        if "uuid" in self.fields:
+            values["uuid"] = str(uuid.uuid4())
+        return self.template.format(**values)

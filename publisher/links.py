@@ -8,10 +8,16 @@ from urllib.parse import urljoin
 from publisher.config import SiteConfig
 
 
-def post_url(site: SiteConfig, *, name: str, kind: str | None, author: str | None, created: datetime) -> str:
-    """``site.post_url`` filled in and made absolute ("/{name}" -> "https://example.org/week-3")."""
-    path = site.post_url.format(name=name, kind=kind or "", author=author or "", year=f"{created.year:04d}",
-                                month=f"{created.month:02d}", day=f"{created.day:02d}")
+def post_url(site: SiteConfig, *, name: str, kind: str | None, author: str | None, created: datetime | str) -> str:
+    """``site.post_url`` filled in and made absolute ("/{name}" -> "https://example.org/week-3").
+
+    ``created`` is the post's creation time as written (a datetime, or its ISO string).
+    """
+    day = created[:10] if isinstance(created, str) else created.date().isoformat()
+    path = site.post_url.format(name=name, kind=kind or "", author=author or "", year=day[:4], month=day[5:7],
+                                day=day[8:10])
+    if path.startswith("/") and not path.startswith("//"):
+        return site.url + path[1:]  # site.url always ends with "/": the common case needs no urljoin
     return urljoin(site.url, path)
 
 

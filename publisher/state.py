@@ -109,9 +109,13 @@ class Store:
             conn.execute(stmt, batch)
 
     def unpublished(self, conn: Connection, now: datetime, kinds: Sequence[str]) -> list[Any]:
-        """Visible posts that have no entry ID yet."""
-        query = select(posts).where(_visible(now, kinds), posts.c.entry_id.is_(None)).order_by(posts.c.id)
+        """Visible posts that have no entry ID yet (what making one needs, not whole rows)."""
+        columns = (posts.c.id, posts.c.name, posts.c.kind, posts.c.author, posts.c.created_local)
+        query = select(*columns).where(_visible(now, kinds), posts.c.entry_id.is_(None)).order_by(posts.c.id)
         return list(conn.execute(query))
+
+    def entry_ids(self, conn: Connection) -> set[str]:
+        return set(conn.scalars(select(posts.c.entry_id).where(posts.c.entry_id.is_not(None))))
 
     def next_due(self, now: datetime, kinds: Sequence[str]) -> datetime | None:
         """When the next future-dated post becomes visible."""

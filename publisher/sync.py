@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, ContextManager, Protocol
+from typing import TYPE_CHECKING, Any, ContextManager, Protocol
 
 from publisher.errors import PostError
 from publisher.posts import Post, read_post
 from publisher.scan import FileStat
-from publisher.state import IndexRow, Store
+
+if TYPE_CHECKING:
+    from publisher.state import IndexRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +81,12 @@ def post_columns(post: Post) -> dict[str, Any]:
         "erb": post.erb,
         "tags": list(post.tags),
         "dated_by_mtime": post.dated_by_mtime,
-        "created_local": post.created_at.isoformat(),
         "attributes": post.attributes,
     }
     return {
         "error": None, "name": post.name, "title": post.title, "kind": post.kind, "author": post.author,
         "draft": post.draft, "created_at": post.created_at, "updated_at": post.updated_at,
-        "created_key": _created_key(post), "meta": json.dumps(meta, sort_keys=True, default=str),
+        "created_key": _created_key(post), "created_local": post.created_at.isoformat(), "meta": json.dumps(meta, sort_keys=True, default=str),
     }
 
 
@@ -99,7 +100,7 @@ def _created_key(post: Post) -> str | None:
 
 def _error_columns(error: PostError) -> dict[str, Any]:
     return {"error": error.reason, "name": None, "title": None, "kind": None, "author": None, "draft": False,
-            "created_at": None, "updated_at": None, "created_key": None, "meta": None}
+            "created_at": None, "updated_at": None, "created_key": None, "created_local": None, "meta": None}
 
 
 def sync(store: Store, root: Path, stats: list[FileStat], *, tz: tzinfo, now: datetime,

@@ -1,0 +1,50 @@
+"""The ``publisher`` console script.
+
+``publisher build`` with nothing changed is the command a cron job or a
+deploy hook runs most, so it gets a fast path that answers from the build
+stamp before the CLI, pydantic or SQLAlchemy are imported.  Anything else, or
+any doubt, goes to the full CLI in :mod:`publisher.cli`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def main() -> None:
+    if not _nothing_to_build(sys.argv[1:]):
+        from publisher.cli import main as cli_main
+
+        cli_main()
+
+
+def _config_argument(args: list[str]) -> str | None:
+    """The config path of a plain ``build [--config PATH]``, or None for any other command line."""
+    if not args or args[0] != "build":
+        return None
+    rest = args[1:]
+    if not rest:
+        return os.environ.get("PUBLISHER_CONFIG", "config.toml")
+    if len(rest) == 2 and rest[0] == "--config":
+        return rest[1]
+    if len(rest) == 1 and rest[0].startswith("--config="):
+        return rest[0].partition("=")[2]
+    return None
+
+
+def _nothing_to_build(args: list[str]) -> bool:
+    config = _config_argument(args)
+    if config is None:
+        return False
+    started = time.perf_counter()
+    from publisher.stamp import nothing_changed_line, quick_check
+
+    scanned = quick_check(Path(config), datetime.now(timezone.utc))
+    if scanned is None:
+        return False
+    print(nothing_changed_line(scanned, time.perf_counter() - started))
+    return True
