@@ -177,11 +177,14 @@ class Builder:
 
     def _save_render(self, row: Any, rendered: Any, source_hash: str, key: str, now: datetime,
                      post_updated: datetime) -> dict[str, Any]:
-        html_hash = content_hash(f"{rendered.html}\0{rendered.summary}".encode())
+        from publisher.sanitize import sanitize
+
+        html, summary = sanitize(rendered.html), sanitize(rendered.summary)
+        html_hash = content_hash(f"{html}\0{summary}".encode())
         updated = row.entry_updated
         if html_hash != row.html_hash:
             updated = _next_updated(row.entry_updated, post_updated, row.created_at, now)
-        values = {"html": rendered.html, "summary": rendered.summary, "html_hash": html_hash,
+        values = {"html": html, "summary": summary, "html_hash": html_hash,
                   "rendered_from": source_hash, "render_key": key, "entry_updated": updated}
         with self.store.begin() as conn:
             self.store.update_posts(conn, [{"id": row.id, **values}])

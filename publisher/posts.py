@@ -6,6 +6,30 @@ Two source formats are read:
   blank line, then a trailing block of YAML attributes written ``:key: value``;
 * Markdown (or HTML) with YAML front matter between ``---`` lines, as Jekyll,
   Hugo and Pelican users write it.
+
+How the fields are found (snip attribute / front-matter key):
+
+==============  ==========================  ===================================
+field           snip                        front matter
+==============  ==========================  ===================================
+name            file name up to its first dot; front matter ``slug`` overrides
+body_format     file extension; ``:extension: markdown|html`` overrides it and
+                ``:render_as: Markdown|HTML`` overrides both (``Blog`` is a layout)
+title           ``page_title``              ``title``
+                (else the first heading of the body, else the name)
+created_at      ``created_at``              ``date`` (or ``created_at``)
+                (else the file's mtime, with ``dated_by_mtime``)
+updated_at      ``updated_at``              ``updated``/``lastmod``/``updated_at``
+                (else created_at)
+author          ``author``                  ``author``/``authors`` (a list: its first)
+kind            ``kind``                    ``kind``/``type``
+tags            ``tags``: a list or comma-separated text
+draft, erb      ``draft``, ``erb``: true or false
+==============  ==========================  ===================================
+
+Title, author, kind, slug and tags are text as written, even where YAML would
+read a number or a boolean (``:page_title: 2012`` is the title "2012");
+``attributes`` keeps every attribute as YAML reads it (dates as text).
 """
 
 from __future__ import annotations
