@@ -91,7 +91,8 @@ def _require_aware(value: datetime, owner: str, field: str) -> None:
     if not isinstance(value, datetime):
         raise RenderError(owner, f"{field} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise RenderError(owner, f"{field} {value.isoformat()} has no timezone: give it a UTC offset (feeds need aware times)")
+        raise RenderError(owner, f"{field} {value.isoformat()} has no timezone: give it a UTC offset "
+                                 "(feeds need aware times)")
 
 
 def render(feed: Feed, fmt: str) -> bytes:
