@@ -28,3 +28,10 @@ def corpus_root() -> Path:
             "(or PUBLISHER_CORPUS pointing at corpus/gofreerange)"
         )
     return root
+
+
+# Shared, noisy machines: Hypothesis examples are judged on what they find, never on how long they take.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("publisher", deadline=None, print_blob=True)
+settings.load_profile("publisher")
