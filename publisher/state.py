@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.clock import Clock
@@ -103,8 +103,6 @@ class Store:
             keys = tuple(sorted(key for key in row if key != "id"))
             groups.setdefault(keys, []).append({"_id": row["id"], **{k: row[k] for k in keys}})
         for keys, batch in groups.items():
-            from sqlalchemy import bindparam
-
             stmt = update(posts).where(posts.c.id == bindparam("_id")).values({k: bindparam(k) for k in keys})
             conn.execute(stmt, batch)
 
