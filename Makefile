@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run build check test bench clean
+.PHONY: run build check test bench bench-send clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,5 +32,8 @@ test: $(VENV)/.installed-test      ## install the test dependencies and run the 
 bench: $(VENV)/.installed-test     ## the performance benchmark against Hugo (installs hugo if missing)
 	$(BIN)/python benchmarks/build_vs_hugo.py
 
+bench-send: $(VENV)/.installed-test  ## the sending benchmark: 100,000 subscribers vs Postfix's smtp-source (fetches postfix's tools)
+	$(BIN)/python benchmarks/send_vs_smtp_source.py
+
 clean:
-	rm -rf $(VENV) public state .pytest_cache .hypothesis
+	rm -rf $(VENV) public state outbox .pytest_cache .hypothesis

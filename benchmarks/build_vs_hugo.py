@@ -15,6 +15,7 @@ see benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -147,8 +148,15 @@ def daemon_phase(bench: Bench, reps: int, samples: Samples) -> None:
              f"no-change {statistics.median(samples.daemon['no_change']):.3f} s (medians)")
 
 
+def compile_bytecode() -> None:
+    """Byte-compile publisher, as installing a package does (pip writes the .pyc files): a development
+    checkout run with PYTHONDONTWRITEBYTECODE would otherwise compile every module on every run."""
+    compileall.compile_dir(HERE.parent / "publisher", quiet=1)
+
+
 def run_benchmark(args: argparse.Namespace) -> tuple[Bench, Samples]:
     hugo = bench_hugo.ensure_hugo()
+    compile_bytecode()
     progress(f"corpus: {args.posts} posts under {bench_site.corpus_dir(args.work, args.posts, SEED)}")
     corpus = bench_site.prepare(args.work, args.posts, SEED, fresh=args.fresh)
     bench = Bench(corpus, hugo, publisher_command())
@@ -182,9 +190,11 @@ def daemon_rows(samples: Samples) -> list[Row]:
     ]
 
 
-def machine(bench: Bench) -> str:
+def machine(bench: Bench, load: tuple[float, ...]) -> str:
+    now = os.getloadavg()
     return (f"machine: nproc {len(os.sched_getaffinity(0))}, Python {platform.python_version()}, "
-            f"{bench_hugo.hugo_version(bench.hugo)}")
+            f"{bench_hugo.hugo_version(bench.hugo)}; load average (1, 5, 15 min) at the start "
+            f"{', '.join(f'{x:.2f}' for x in load)}, at the end {', '.join(f'{x:.2f}' for x in now)}")
 
 
 def samples_block(samples: Samples) -> list[str]:
@@ -201,12 +211,12 @@ def samples_block(samples: Samples) -> list[str]:
     ]
 
 
-def report(bench: Bench, samples: Samples, args: argparse.Namespace) -> str:
+def report(bench: Bench, samples: Samples, args: argparse.Namespace, load: tuple[float, ...]) -> str:
     stats = bench_site.corpus_stats(bench.corpus)
     return "\n".join([
         "",
         f"publisher build vs Hugo: {stats}",
-        machine(bench),
+        machine(bench, load),
         f"medians of {args.cold_reps} cold and {args.reps} rebuild runs of ours, {len(samples.hugo)} cold runs of "
         f"Hugo, interleaved; ratio = publisher / hugo; peak RSS = the largest ru_maxrss of any run",
         "",
@@ -238,12 +248,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load = os.getloadavg()
     try:
         bench, samples = run_benchmark(args)
     except (CheckFailed, CommandFailed, bench_hugo.HugoError) as exc:
         print(f"benchmark aborted: {exc}", file=sys.stderr)
         return 2
-    print(report(bench, samples, args))
+    print(report(bench, samples, args, load))
     missed = misses(cli_rows(samples)) + [f"daemon {miss}" for miss in misses(daemon_rows(samples))]
     print("\nresult: " + ("every target met" if not missed else "targets MISSED: " + "; ".join(missed)))
     return 1 if missed and not args.no_fail else 0

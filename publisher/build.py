@@ -15,23 +15,26 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from publisher import __version__, stamp
 from publisher.clock import Clock
-from publisher.config import Config
 from publisher.errors import PostError, PublisherError
 from publisher.feedset import STYLESHEET, FeedSpec, author_name, feed_specs
 from publisher.ids import EntryIds
 from publisher.links import author_url, post_url
 from publisher.output import write_if_changed
 from publisher.resources import template_dir
-from publisher.scan import scan_posts
+from publisher.scan import FileStat, scan_posts
 from publisher.sync import ProgressFactory, SyncResult, content_hash, no_progress, sync
 
 if TYPE_CHECKING:
+    from publisher.config import Config
+    from publisher.litestore import LiteStore
+    from publisher.snapshot import Snapshot
     from publisher.state import Store
 
 log = logging.getLogger(__name__)
@@ -72,15 +75,17 @@ class BuildReport:
 class Builder:
     """Builds one site; keeps its database connection and renderer between builds (the daemon reuses it)."""
 
-    def __init__(self, config: Config, *, clock: Clock | None = None, progress: ProgressFactory = no_progress):
+    def __init__(self, config: Config | Snapshot, *, clock: Clock | None = None,
+                 progress: ProgressFactory = no_progress, store: Store | LiteStore | None = None):
         self.config = config
         self.clock = clock or Clock()
         self.progress = progress
-        self._store: Store | None = None
+        self._store = store
         self._renderer: Any = None
+        self._config_hash: str | None = None  # the config file's, at the first build (see stamp.config_digest)
 
     @property
-    def store(self) -> Store:
+    def store(self) -> Store | LiteStore:
         if self._store is None:
             from publisher.state import Store
 
@@ -93,25 +98,35 @@ class Builder:
             self._store.close()
             self._store = None
 
-    def build(self, *, force: bool = False) -> BuildReport:
-        started = time.perf_counter()
+    def build(self, *, force: bool = False, scanned: stamp.Look | None = None,
+              started: float | None = None) -> BuildReport:
+        """Build once; ``scanned``: the posts folder as just scanned (default: scan it), ``started``: when the
+        build began by :func:`time.perf_counter` (default: now)."""
+        started = time.perf_counter() if started is None else started
         now = self.clock.now()
-        stats = scan_posts(self.config.posts_root, self.config.posts.folders)
-        if not force and stamp.is_fresh(self.config, stats, now):
+        if scanned is None:
+            stats = scan_posts(self.config.posts_root, self.config.posts.folders)
+            inputs = stamp.inputs_digest(self.config, stats)
+        else:
+            stats, inputs = scanned.stats, scanned.inputs
+        if self._config_hash is None:
+            self._config_hash = stamp.config_digest(self.config)
+        if not force and stamp.is_fresh(self.config, self._config_hash, inputs, now):
             report = BuildReport(fresh=True, sync=SyncResult(scanned=len(stats)))
         else:
             with build_lock(self.config):
                 stamp.forget(self.config)
                 report = self._full_build(stats, now)
-                stamp.save(self.config, stats, report.outputs, self.store.next_due(now, self.config.posts.kinds))
+                next_due = self.store.next_due(now, self.config.posts.kinds)
+                stamp.save(self.config, self._config_hash, inputs, report.outputs, next_due)
         report.elapsed = time.perf_counter() - started
         return report
 
-    def _full_build(self, stats: list[Any], now: datetime) -> BuildReport:
+    def _full_build(self, stats: list[FileStat], now: datetime) -> BuildReport:
         config = self.config
         report = BuildReport()
-        report.sync = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress)
-        report.published = self._publish(now)
+        report.sync, published_early = self._sync(stats, now)
+        report.published = published_early + self._publish(now)
         specs = feed_specs(config, self.store)
         selections = {spec.key: self.store.feed_rows(now, config.posts.kinds, config.feeds.entries, **spec.match)
                       for spec in specs}
@@ -121,6 +136,14 @@ class Builder:
                                 parsed=report.sync.parsed, rendered=report.rendered, deleted=report.sync.deleted,
                                 errors=len(report.sync.errors), written=len(report.written))
         return report
+
+    def _sync(self, stats: list[FileStat], now: datetime) -> tuple[SyncResult, int]:
+        """The sync, and how many posts it published (a first build's posts get their entry IDs as inserted)."""
+        config = self.config
+        published: list[str] = []
+        result = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress,
+                      publish=lambda rows: published.extend(self._publish_new(rows, now)))
+        return result, len(published)
 
     # -- publishing: entry IDs are made once and kept -----------------------
 
@@ -132,12 +155,34 @@ class Builder:
             if not rows:
                 return 0
             taken = self.store.entry_ids(conn)
+            make, url = ids.make, self.post_url
             updates = [{"id": row.id, "first_published_at": now,
-                        "entry_id": _unique(ids.make(url=self.post_url(row), name=row.name, kind=row.kind,
-                                                     created=row.created_local), taken)}
+                        "entry_id": _unique(make(url=partial(url, row), name=row.name, kind=row.kind,
+                                                 created=row.created_local), taken)}
                        for row in rows]
             self.store.update_posts(conn, updates)
         return len(updates)
+
+    def _publish_new(self, rows: list[dict[str, Any]], now: datetime) -> list[str]:
+        """Entry IDs for the rows about to be inserted into an EMPTY database, exactly as :meth:`_publish` would
+        make them after the insert (the rows get ids in this order; no ID is taken yet); the IDs made.
+
+        Every row gets ``entry_id`` and ``first_published_at`` (None for a post not visible yet), so that the
+        first build inserts them instead of updating ten thousand rows after.
+        """
+        config = self.config
+        make, url, kinds = EntryIds(config.feeds.entry_id, config.site.url).make, self.post_url, config.posts.kinds
+        taken: set[str] = set()
+        made = []
+        for row in rows:
+            visible = (row["error"] is None and row["deleted_at"] is None and not row["draft"]
+                       and (not kinds or row["kind"] in kinds) and row["created_at"] <= now)
+            entry_id = _unique(make(url=partial(url, row), name=row["name"], kind=row["kind"],
+                                    created=row["created_local"]), taken) if visible else None
+            row["entry_id"], row["first_published_at"] = entry_id, now if visible else None
+            if visible:
+                made.append(entry_id)
+        return made
 
     def post_url(self, values: Any) -> str:
         """A post's absolute URL from its stored values (a row or a mapping with name, kind, author, created_local)."""
@@ -296,7 +341,7 @@ def _unique(entry_id: str, taken: set[str]) -> str:
 
 
 @contextmanager
-def build_lock(config: Config, *, wait: float = 30.0) -> Iterator[None]:
+def build_lock(config: Config | Snapshot, *, wait: float = 30.0) -> Iterator[None]:
     """One build at a time per state folder, across processes."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
     path = config.state_dir / "build.lock"

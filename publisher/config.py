@@ -179,6 +179,208 @@ class ScheduleConfig(_Section):
         return self
 
 
+def _cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron expression ({exc}); write e.g. '0 16 * * fri'") from exc
+    return value
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {value!r}; use an IANA name such as 'Europe/London'") from exc
+    return value
+
+
+def _address(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not an email address: {exc}") from exc
+
+
+def _env_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"{value!r} must be the NAME of an environment variable (the secret itself never goes here)")
+    return value
+
+
+class ListConfig(_Section):
+    """One mailing list: which posts, when, from whom, through which provider."""
+
+    title: str
+    description: str | None = None
+    kinds: list[str] = Field(default_factory=list)
+    authors: list[str] = Field(default_factory=list)
+    schedule: str = Field(description="cron expression, e.g. '0 16 * * fri'")
+    timezone: str = "UTC"
+    from_address: str
+    from_name: str | None = None
+    reply_to: str | None = None
+    subject: str = "{{ list.title }}: {{ posts | length }} new post{{ '' if posts | length == 1 else 's' }}"
+    templates: Path | None = None
+    provider: str = "outbox"
+    max_posts: Annotated[int, Field(ge=1, le=500)] = 20
+    grace: int | str = 12 * 3600  # a digest missed while the daemon was down still goes out this late
+
+    _schedule = field_validator("schedule")(_cron)
+    _timezone = field_validator("timezone")(_zone)
+    _from = field_validator("from_address")(_address)
+
+    @field_validator("reply_to")
+    @classmethod
+    def _reply_to(cls, value: str | None) -> str | None:
+        return None if value is None else _address(value)
+
+    @field_validator("grace")
+    @classmethod
+    def _grace(cls, value: int | str) -> int:
+        return parse_duration(value)
+
+    @field_validator("title", "from_name", "subject")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must be one line with no control characters")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class OutboxProvider(_Section):
+    """Each message written as an .eml file: the embedded default, no account needed."""
+
+    type: Literal["outbox"]
+    directory: Path = Path("outbox")
+
+
+class SmtpProvider(_Section):
+    type: Literal["smtp"]
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    verify: StrictBool = True
+    ca_file: Path | None = None
+    username: str | None = None
+    password_env: str | None = None
+    pool: Annotated[int, Field(ge=1, le=64)] = 4
+    per_connection: Annotated[int, Field(ge=1)] = 1000
+    rate: Annotated[float, Field(ge=0)] = 0.0  # messages per second over the pool; 0 = no limit
+    timeout: Annotated[float, Field(gt=0)] = 30.0
+    local_hostname: str | None = None
+
+    _password_env = field_validator("password_env")(lambda v: None if v is None else _env_name(v))
+
+
+class _HttpProvider(_Section):
+    base_url: str
+    timeout: Annotated[float, Field(gt=0)] = 30.0
+    rate: Annotated[float, Field(ge=0)] = 0.0  # API calls per second; 0 = no limit
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        return _absolute_url(value)
+
+
+class MailgunProvider(_HttpProvider):
+    type: Literal["mailgun"]
+    domain: str
+    api_key_env: str = "MAILGUN_API_KEY"
+    base_url: str = "https://api.mailgun.net/"
+    batch: Annotated[int, Field(ge=1, le=1000)] = 1000
+
+    _key = field_validator("api_key_env")(_env_name)
+
+
+class PostmarkProvider(_HttpProvider):
+    type: Literal["postmark"]
+    server_token_env: str = "POSTMARK_SERVER_TOKEN"
+    base_url: str = "https://api.postmarkapp.com/"
+    message_stream: str = "broadcast"
+    batch: Annotated[int, Field(ge=1, le=500)] = 500
+
+    _key = field_validator("server_token_env")(_env_name)
+
+
+class SendgridProvider(_HttpProvider):
+    type: Literal["sendgrid"]
+    api_key_env: str = "SENDGRID_API_KEY"
+    base_url: str = "https://api.sendgrid.com/"
+    batch: Annotated[int, Field(ge=1, le=1000)] = 1000
+
+    _key = field_validator("api_key_env")(_env_name)
+
+
+ProviderConfig = Annotated[
+    OutboxProvider | SmtpProvider | MailgunProvider | PostmarkProvider | SendgridProvider,
+    Field(discriminator="type"),
+]
+PROVIDER_TYPES = ("outbox", "smtp", "mailgun", "postmark", "sendgrid")
+
+
+class DkimConfig(_Section):
+    selector: str
+    domain: str
+    key_file: Path  # PEM private key: RSA (rsa-sha256) or Ed25519 (ed25519-sha256)
+
+
+class MailConfig(_Section):
+    secret_env: str = "PUBLISHER_SECRET"  # the server secret that signs links; a key file in state/ when unset
+    unsubscribe_mailto: str | None = None
+    message_id_domain: str | None = None  # default: the site's domain
+    dkim: DkimConfig | None = None
+
+    _secret = field_validator("secret_env")(_env_name)
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        return None if value is None else _address(value)
+
+
+class WebConfig(_Section):
+    """The subscriber web service (``publisher serve``, or inside ``publisher run`` with ``serve = true``)."""
+
+    url: str | None = None  # where the subscriber pages are served publicly; default: site.url + "newsletter/"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    serve: StrictBool = False  # `publisher run` serves the pages beside the scheduler, in one process
+    templates: Path | None = None  # a folder of page templates that override the built-in ones
+    confirm_within: int | str = 48 * 3600  # how long a confirmation link works
+    max_body: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = 64 * 1024  # bytes per request
+    signups_per_address: Annotated[int, Field(ge=1)] = 3  # confirmation mails per address per hour
+    signups_per_client: Annotated[int, Field(ge=1)] = 20  # sign-ups per client IP per hour
+    soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 3  # soft bounces before an address counts as bounced
+    forwarded_allow_ips: list[str] = Field(default_factory=list)  # proxies whose X-Forwarded-For is trusted
+    mailgun_signing_key_env: str = "MAILGUN_WEBHOOK_SIGNING_KEY"
+    postmark_webhook_user_env: str = "POSTMARK_WEBHOOK_USER"
+    postmark_webhook_password_env: str = "POSTMARK_WEBHOOK_PASSWORD"
+    sendgrid_verification_key_env: str = "SENDGRID_WEBHOOK_VERIFICATION_KEY"
+
+    _envs = field_validator("mailgun_signing_key_env", "postmark_webhook_user_env", "postmark_webhook_password_env",
+                            "sendgrid_verification_key_env")(_env_name)
+
+    @field_validator("confirm_within")
+    @classmethod
+    def _confirm_within(cls, value: int | str) -> int:
+        return parse_duration(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _absolute_url(value)
+
+
 class LogConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -191,7 +393,44 @@ class Config(_Section):
     state: StateConfig = Field(default_factory=StateConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    lists: dict[str, ListConfig] = Field(default_factory=dict)
+    providers: dict[str, ProviderConfig] = Field(default_factory=lambda: {"outbox": OutboxProvider(type="outbox")})
+    mail: MailConfig = Field(default_factory=MailConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     path: Path = Field(default=Path(DEFAULT_CONFIG), exclude=True)
+
+    @field_validator("lists")
+    @classmethod
+    def _list_names(cls, value: dict[str, ListConfig]) -> dict[str, ListConfig]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", name):
+                raise ValueError(f"list name {name!r}: use lower-case letters, digits and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _providers_exist(self) -> Config:
+        for name, mailing_list in self.lists.items():
+            if mailing_list.provider not in self.providers:
+                known = ", ".join(sorted(self.providers)) or "none"
+                raise ValueError(f"lists.{name}.provider: no [providers.{mailing_list.provider}] section (known: {known})")
+        return self
+
+    @property
+    def web_url(self) -> str:
+        """The subscriber pages' base URL (unsubscribe, confirm, archive), ending in '/'."""
+        return self.web.url or self.site.url + "newsletter/"
+
+    @property
+    def message_id_domain(self) -> str:
+        return self.mail.message_id_domain or (urlsplit(self.site.url).hostname or "localhost")
+
+    def mailing_list(self, name: str) -> ListConfig:
+        """The list called ``name``, or a ConfigError naming the lists there are."""
+        try:
+            return self.lists[name]
+        except KeyError:
+            known = ", ".join(sorted(self.lists)) or "none configured"
+            raise ConfigError(self.path, [f"lists.{name}: no such list (known: {known})"]) from None
 
     @property
     def base_dir(self) -> Path:
@@ -261,10 +500,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _problems(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     problems = []
     for error in exc.errors():
-        loc = [str(part) for part in error["loc"] if not _is_union_tag(part)]
+        loc = _location(error["loc"])
         key = ".".join(loc) or "(top level)"
         problems.append(f"{key}: {_describe(error, loc, data)}")
     return list(dict.fromkeys(problems))
+
+
+def _location(raw: tuple[Any, ...]) -> list[str]:
+    loc: list[str] = []
+    for part in raw:
+        provider_tag = loc[:1] == ["providers"] and len(loc) == 2 and part in PROVIDER_TYPES
+        if not (_is_union_tag(part) or provider_tag):
+            loc.append(str(part))
+    return loc
 
 
 def _is_union_tag(part: object) -> bool:

@@ -1,9 +1,10 @@
 """The ``publisher`` console script.
 
-``publisher build`` with nothing changed is the command a cron job or a
-deploy hook runs most, so it gets a fast path that answers from the build
-stamp before the CLI, pydantic or SQLAlchemy are imported.  Anything else, or
-any doubt, goes to the full CLI in :mod:`publisher.cli`.
+``publisher build`` is the command a cron job or a deploy hook runs most, so it
+gets a fast path that answers from the build stamp before the CLI, pydantic or
+SQLAlchemy are imported: nothing changed, or a few posts changed
+(:mod:`publisher.quickbuild`).  Anything else, or any doubt, goes to the full
+CLI in :mod:`publisher.cli`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 
 def main() -> None:
-    if not _nothing_to_build(sys.argv[1:]):
+    if not _quick_build(sys.argv[1:]):
         from publisher.cli import main as cli_main
 
         cli_main()
@@ -36,15 +36,12 @@ def _config_argument(args: list[str]) -> str | None:
     return None
 
 
-def _nothing_to_build(args: list[str]) -> bool:
+def _quick_build(args: list[str]) -> bool:
     config = _config_argument(args)
     if config is None:
         return False
     started = time.perf_counter()
-    from publisher.stamp import nothing_changed_line, quick_check
+    from publisher.quickbuild import build
 
-    scanned = quick_check(Path(config), datetime.now(timezone.utc))
-    if scanned is None:
-        return False
-    print(nothing_changed_line(scanned, time.perf_counter() - started))
-    return True
+    return build(Path(config), started=started)
+

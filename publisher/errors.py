@@ -61,3 +61,46 @@ class OutputError(PublisherError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class DeliveryError(PublisherError):
+    """A mail provider can't be used: unreachable, refused credentials, misconfigured.
+
+    ``provider`` names the configured provider; ``response`` holds what the
+    service answered (status and first line), never a secret.
+    """
+
+    def __init__(self, provider: str, reason: str, *, response: str | None = None, transient: bool = True,
+                 retry_after: float | None = None) -> None:
+        self.provider = provider
+        self.reason = reason
+        self.response = response
+        self.transient = transient
+        self.retry_after = retry_after
+        super().__init__(f"provider {provider}: {reason}")
+
+
+class DigestError(PublisherError):
+    """A digest can't be composed (template error, unknown list) or sent."""
+
+    def __init__(self, list_name: str, reason: str) -> None:
+        self.list_name = list_name
+        self.reason = reason
+        super().__init__(f"list {list_name}: {reason}")
+
+
+class SubscriberError(PublisherError):
+    """A subscriber operation failed: bad address, unknown subscriber, bad CSV row."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        self.subject = subject
+        self.reason = reason
+        super().__init__(f"{subject}: {reason}")
+
+
+class TokenError(PublisherError):
+    """A signed link's token is malformed, forged, altered or expired."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"invalid link: {reason}")

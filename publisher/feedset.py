@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from publisher.config import Config
-
 if TYPE_CHECKING:
+    from publisher.config import Config
     from publisher.state import Store
 
 FILE_NAMES = {"atom": "atom.xml", "rss": "rss.xml", "json": "feed.json"}

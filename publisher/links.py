@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-from publisher.config import SiteConfig
+if TYPE_CHECKING:
+    from publisher.config import SiteConfig
 
 
 def post_url(site: SiteConfig, *, name: str, kind: str | None, author: str | None, created: datetime | str) -> str:

@@ -41,6 +41,7 @@ from datetime import datetime, timezone, tzinfo
 from publisher.dates import parse_date
 from publisher.errors import PostError
 from publisher.frontmatter import Raw, read_front_matter
+from publisher.scan import POST_FORMATS, post_format
 from publisher.snip import read_snip
 
 __all__ = ["Post", "heading", "post_format", "read_post"]
@@ -66,9 +67,6 @@ class Post:
 
 # --- reading a post -------------------------------------------------------------------------
 
-_FORMATS = {"markdown": "markdown", "md": "markdown", "mdown": "markdown", "html": "html", "htm": "html"}
-
-
 class _Fields:
     """Which attributes carry each field, in order of preference."""
 
@@ -83,18 +81,6 @@ _FRONT_MATTER = _Fields(
     ("title",), ("date", "created_at"), ("updated", "lastmod", "updated_at"), ("author", "authors"), ("kind", "type"),
     ("slug",),
 )
-
-
-def post_format(path: str) -> str | None:
-    """``"markdown"`` or ``"html"`` when the file named by ``path`` is a post, else None.
-
-    Hidden files (``.name``) are never posts; the last extension decides:
-    ``markdown``/``md``/``mdown`` or ``html``/``htm`` (any case).
-    """
-    filename = path.rpartition("/")[2]
-    if not filename or filename[0] == "." or "." not in filename:
-        return None
-    return _FORMATS.get(filename.rpartition(".")[2].lower())
 
 
 def read_post(
@@ -263,8 +249,8 @@ def _body_format(attributes: dict[str, object], default: str) -> str:
     render_as, extension = attributes.get("render_as"), attributes.get("extension")
     if isinstance(render_as, str) and render_as.strip().lower() in ("markdown", "html"):
         return render_as.strip().lower()
-    if isinstance(extension, str) and extension.strip().lower() in _FORMATS:
-        return _FORMATS[extension.strip().lower()]
+    if isinstance(extension, str) and extension.strip().lower() in POST_FORMATS:
+        return POST_FORMATS[extension.strip().lower()]
     return default
 
 

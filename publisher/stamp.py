@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import tomllib
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from publisher.scan import FileStat, scan_posts
 
 if TYPE_CHECKING:
     from publisher.config import Config
+    from publisher.snapshot import Snapshot
 
 STAMP_NAME = "build-stamp.json"
 
@@ -47,7 +49,7 @@ def fingerprint(stats: list[FileStat], template_dirs: list[str], database_url: s
     for folder in [*template_dirs, str(template_dir())]:
         for name, mtime_ns, size in _listing(folder):
             digest.update(f"T{name}\0{mtime_ns}\0{size}\n".encode())
-    digest.update("".join(f"{s.path}\0{s.mtime_ns}\0{s.size}\n" for s in stats).encode())
+    digest.update("".join([f"{path}\0{mtime_ns}\0{size}\n" for path, mtime_ns, size in stats]).encode())
     return digest.hexdigest()
 
 
@@ -70,8 +72,13 @@ def _outputs(paths: list[str]) -> dict[str, list[int]]:
     return found
 
 
-def _config_inputs(config: Config) -> dict[str, Any]:
-    return {"config_hash": _digest(config.path.read_bytes()), "posts_root": str(config.posts_root),
+def config_digest(config: Config | Snapshot) -> str:
+    """The hash of the config file's bytes (taken when a Builder is made, close to when the file was read)."""
+    return _digest(config.path.read_bytes())
+
+
+def _config_inputs(config: Config | Snapshot, config_hash: str) -> dict[str, Any]:
+    return {"config_hash": config_hash, "path": str(config.path), "posts_root": str(config.posts_root),
             "folders": list(config.posts.folders), "template_dirs": [str(p) for p in config.template_dirs],
             "database_url": config.database_url}
 
@@ -92,26 +99,33 @@ def _load(path: Path) -> dict[str, Any] | None:
     return stamp if isinstance(stamp, dict) else None
 
 
-def is_fresh(config: Config, stats: list[FileStat], now: datetime) -> bool:
+def inputs_digest(config: Config, stats: list[FileStat]) -> str:
+    """The fingerprint of a build's inputs besides the config file (computed once per build)."""
+    return fingerprint(stats, [str(p) for p in config.template_dirs], config.database_url)
+
+
+def is_fresh(config: Config | Snapshot, config_hash: str, inputs: str, now: datetime) -> bool:
     """True when the last build saw exactly these inputs, its outputs are untouched and nothing has come due."""
     stamp = _load(stamp_path(config.state_dir))
     try:
-        return (stamp is not None and stamp["config"] == _config_inputs(config)
-                and _holds(stamp, fingerprint(stats, stamp["config"]["template_dirs"], config.database_url), now))
+        return (stamp is not None and stamp["config"] == _config_inputs(config, config_hash)
+                and _holds(stamp, inputs, now))
     except (KeyError, TypeError, ValueError):
         return False
 
 
-def save(config: Config, stats: list[FileStat], outputs: list[Path], next_due: datetime | None) -> None:
+def save(config: Config | Snapshot, config_hash: str, inputs: str, outputs: list[Path],
+         next_due: datetime | None) -> None:
+    """Record a good build, with the snapshot of the config values it read (for :mod:`publisher.quickbuild`)."""
     from publisher.output import write_atomic
+    from publisher.snapshot import take
 
-    inputs = _config_inputs(config)
-    stamp = {"config": inputs, "inputs": fingerprint(stats, inputs["template_dirs"], config.database_url),
+    stamp = {"config": _config_inputs(config, config_hash), "inputs": inputs, "snapshot": take(config),
              "outputs": _outputs([str(p) for p in outputs]), "next_due": next_due.isoformat() if next_due else None}
-    write_atomic(stamp_path(config.state_dir), json.dumps(stamp, sort_keys=True).encode())
+    write_atomic(stamp_path(config.state_dir), json.dumps(stamp).encode())  # key order kept: it can matter
 
 
-def forget(config: Config) -> None:
+def forget(config: Config | Snapshot) -> None:
     stamp_path(config.state_dir).unlink(missing_ok=True)
 
 
@@ -119,22 +133,42 @@ def nothing_changed_line(scanned: int, elapsed: float) -> str:
     return f"build: nothing changed ({scanned} posts scanned) in {elapsed:.2f}s"
 
 
+@dataclass(frozen=True)
+class Look:
+    """What a look at the stamp saw: the stamp, a fresh scan, and whether nothing has changed."""
+
+    stamp: dict[str, Any]
+    stats: list[FileStat]
+    inputs: str  # the fingerprint of the inputs as scanned
+    fresh: bool
+
+
+def look(config_path: Path, now: datetime) -> Look | None:
+    """The stamp of the config file at ``config_path`` and a scan of its posts; None unless that stamp was made
+    from these very config bytes at this very place.
+
+    Reads the raw config only to find the state folder: the stamp holds the rest.
+    """
+    raw = config_path.read_bytes()
+    state = tomllib.loads(raw.decode()).get("state", {}).get("directory", "state")
+    stamp = _load(stamp_path(config_path.absolute().parent / state))
+    if stamp is None:
+        return None
+    inputs = stamp["config"]
+    if inputs["config_hash"] != _digest(raw) or inputs["path"] != str(config_path.absolute()):
+        return None
+    stats = scan_posts(Path(inputs["posts_root"]), inputs["folders"])
+    digest = fingerprint(stats, inputs["template_dirs"], inputs["database_url"])
+    return Look(stamp, stats, digest, _holds(stamp, digest, now))
+
+
 def quick_check(config_path: Path, now: datetime) -> int | None:
     """The fast path of ``publisher build``: the number of posts scanned if nothing changed, else None.
 
-    Reads the raw config only to find the state folder; any doubt (an unusual
-    config, no stamp, a changed input) answers None and the full build runs.
+    Any doubt (an unusual config, no stamp, a changed input) answers None and the full build runs.
     """
     try:
-        raw = config_path.read_bytes()
-        state = tomllib.loads(raw.decode()).get("state", {}).get("directory", "state")
-        stamp = _load(stamp_path(config_path.absolute().parent / state))
-        if stamp is None or stamp["config"]["config_hash"] != _digest(raw):
-            return None
-        inputs = stamp["config"]
-        stats = scan_posts(Path(inputs["posts_root"]), inputs["folders"])
-        if _holds(stamp, fingerprint(stats, inputs["template_dirs"], inputs["database_url"]), now):
-            return len(stats)
+        seen = look(config_path, now)
     except Exception:  # noqa: BLE001 - the fast path never fails a build: the full build will report
         return None
-    return None
+    return len(seen.stats) if seen is not None and seen.fresh else None

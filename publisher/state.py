@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,24 +18,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from publisher import litestore
 from publisher.clock import Clock
 from publisher.errors import StateError
+from publisher.litestore import IndexRow
+
+__all__ = ["IndexRow", "Store"]
 from publisher.schema import MIGRATIONS, builds, posts, schema_migrations
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class IndexRow:
-    """What the scan compares a file with: its stored stat and content hash."""
-
-    id: int
-    path: str
-    mtime_ns: int
-    size: int
-    content_hash: str
-    deleted: bool
-    created_key: str | None  # the post's explicit created_at as written, to recognise a renamed file
 
 
 class Store:
@@ -85,34 +75,40 @@ class Store:
     # -- posts ------------------------------------------------------------
 
     def index(self) -> dict[str, IndexRow]:
-        columns = (posts.c.id, posts.c.path, posts.c.mtime_ns, posts.c.size, posts.c.content_hash,
-                   posts.c.deleted_at, posts.c.created_key)
+        """Every stored post file by path (a plain query: ten thousand rows are read on every build)."""
+        query = ("SELECT id, path, mtime_ns, size, content_hash, deleted_at IS NOT NULL, created_key FROM posts")
         with self.begin() as conn:
-            rows = conn.execute(select(*columns)).all()
-        return {row.path: IndexRow(row.id, row.path, row.mtime_ns, row.size, row.content_hash,
-                                   row.deleted_at is not None, row.created_key) for row in rows}
+            rows = conn.exec_driver_sql(query).fetchall()
+        return litestore.index_rows(rows)
 
     def insert_posts(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            conn.execute(posts.insert(), list(rows))
+        """Insert post rows; on SQLite through the driver itself, storing exactly what SQLAlchemy stores."""
+        if conn.dialect.name == "sqlite":
+            litestore.insert_posts(conn.connection.dbapi_connection, rows)
+            return
+        for batch in litestore.group_by_columns(rows, ()).values():
+            conn.execute(posts.insert(), batch)
 
     def update_posts(self, conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
         """Update rows by id; each dict holds ``id`` and the columns to set (grouped by column set)."""
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in rows:
-            keys = tuple(sorted(key for key in row if key != "id"))
-            groups.setdefault(keys, []).append({"_id": row["id"], **{k: row[k] for k in keys}})
-        for keys, batch in groups.items():
+        if conn.dialect.name == "sqlite":
+            litestore.update_posts(conn.connection.dbapi_connection, rows)
+            return
+        for keys, batch in litestore.group_by_columns(rows, ("id",)).items():
             stmt = update(posts).where(posts.c.id == bindparam("_id")).values({k: bindparam(k) for k in keys})
-            conn.execute(stmt, batch)
+            conn.execute(stmt, [{"_id": row["id"], **{k: row[k] for k in keys}} for row in batch])
 
     def unpublished(self, conn: Connection, now: datetime, kinds: Sequence[str]) -> list[Any]:
         """Visible posts that have no entry ID yet (what making one needs, not whole rows)."""
+        if conn.dialect.name == "sqlite":  # ten thousand rows on a first build: plain tuples from the driver
+            return litestore.unpublished(conn.connection.dbapi_connection, now, kinds)
         columns = (posts.c.id, posts.c.name, posts.c.kind, posts.c.author, posts.c.created_local)
         query = select(*columns).where(_visible(now, kinds), posts.c.entry_id.is_(None)).order_by(posts.c.id)
         return list(conn.execute(query))
 
     def entry_ids(self, conn: Connection) -> set[str]:
+        if conn.dialect.name == "sqlite":
+            return litestore.entry_ids(conn.connection.dbapi_connection)
         return set(conn.scalars(select(posts.c.entry_id).where(posts.c.entry_id.is_not(None))))
 
     def next_due(self, now: datetime, kinds: Sequence[str]) -> datetime | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -70,8 +71,29 @@ class _Plan:
     updates: list[dict[str, Any]] = field(default_factory=list)
 
 
+def read_file(path: str, size: int) -> bytes:
+    """The bytes of the file at ``path``, expected to be ``size`` long (it may have changed since).
+
+    ``os.open``/``os.read``: a third of the cost of ``Path.read_bytes`` for ten thousand small files.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, size + 1)
+        if len(data) <= size:  # a regular file reads short only at its end
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+_META_JSON = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps(meta, sort_keys=True, default=str), made once
 
 
 def post_columns(post: Post) -> dict[str, Any]:
@@ -86,7 +108,7 @@ def post_columns(post: Post) -> dict[str, Any]:
     return {
         "error": None, "name": post.name, "title": post.title, "kind": post.kind, "author": post.author,
         "draft": post.draft, "created_at": post.created_at, "updated_at": post.updated_at,
-        "created_key": _created_key(post), "created_local": post.created_at.isoformat(), "meta": json.dumps(meta, sort_keys=True, default=str),
+        "created_key": _created_key(post), "created_local": post.created_at.isoformat(), "meta": _META_JSON.encode(meta),
     }
 
 
@@ -104,13 +126,20 @@ def _error_columns(error: PostError) -> dict[str, Any]:
 
 
 def sync(store: Store, root: Path, stats: list[FileStat], *, tz: tzinfo, now: datetime,
-         progress: ProgressFactory = no_progress) -> SyncResult:
-    """Read and parse what changed, record it, mark what vanished; one transaction."""
+         progress: ProgressFactory = no_progress,
+         publish: Callable[[list[dict[str, Any]]], object] | None = None) -> SyncResult:
+    """Read and parse what changed, record it, mark what vanished; one transaction.
+
+    ``publish``: called with the rows about to be inserted when the database holds no post at all (a first
+    build), to set their entry IDs in the same insert.
+    """
     index = store.index()
     result = SyncResult(scanned=len(stats))
     plan = _Plan()
     fresh = _read_changed(root, stats, index, tz, result, plan, progress)
     _match_renames_and_deletions(index, {stat.path for stat in stats}, fresh, plan, result, now)
+    if publish is not None and not index and plan.inserts:
+        publish(plan.inserts)
     with store.begin() as conn:
         store.insert_posts(conn, plan.inserts)
         store.update_posts(conn, plan.updates)
@@ -124,20 +153,21 @@ def _changed(row: IndexRow | None, stat: FileStat) -> bool:
 def _read_changed(root: Path, stats: list[FileStat], index: dict[str, IndexRow], tz: tzinfo, result: SyncResult,
                   plan: _Plan, progress: ProgressFactory) -> list[dict[str, Any]]:
     """Parse every changed file; return the rows for paths the database has never seen."""
-    todo = [stat for stat in stats if _changed(index.get(stat.path), stat)]
+    get = index.get
+    todo = [stat for stat in stats if _changed(get(stat.path), stat)]
     fresh: list[dict[str, Any]] = []
+    prefix = os.path.join(str(root), "")  # str(root / path), without making ten thousand Paths
     with progress(len(todo), "Reading posts") as bar:
         for stat in todo:
-            _read_one(root, stat, index.get(stat.path), tz, result, plan, fresh)
+            _read_one(prefix + stat.path, stat, get(stat.path), tz, result, plan, fresh)
             bar.update(1)
     return fresh
 
 
-def _read_one(root: Path, stat: FileStat, row: IndexRow | None, tz: tzinfo, result: SyncResult, plan: _Plan,
+def _read_one(source: str, stat: FileStat, row: IndexRow | None, tz: tzinfo, result: SyncResult, plan: _Plan,
               fresh: list[dict[str, Any]]) -> None:
-    source = root / stat.path
     try:
-        data = source.read_bytes()
+        data = read_file(source, stat.size)
     except OSError as exc:
         log.warning("%s: can't read the file (%s); it will be retried", source, exc.strerror)
         return
@@ -147,7 +177,7 @@ def _read_one(root: Path, stat: FileStat, row: IndexRow | None, tz: tzinfo, resu
         plan.updates.append({"id": row.id, **base})  # touched, not changed: nothing to parse
         return
     result.parsed += 1
-    columns = _parse(stat, data, tz, str(source), result)
+    columns = _parse(stat, data, tz, source, result)
     if row is None:
         fresh.append({**base, **columns})
         return

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -87,11 +88,20 @@ def _help(*command: str) -> str:
     return result.stdout.replace("Usage: main", "Usage: publisher")
 
 
+def _commands(group=main, prefix: tuple[str, ...] = ()):
+    """Every command path, groups first then their subcommands: ("build",), ("digest",), ("digest", "send")..."""
+    for name in sorted(group.commands):
+        command = group.commands[name]
+        yield (*prefix, name)
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*prefix, name))
+
+
 def reference() -> str:
     parts = ["# CLI reference\n", "Generated from `publisher --help`; `tests/test_cli.py` keeps it in step",
              "(`PUBLISHER_REGEN_GOLDEN=1 make test` rewrites it).\n", "## publisher\n", "```text", _help().rstrip(), "```\n"]
-    for name in sorted(main.commands):
-        parts += [f"## publisher {name}\n", "```text", _help(name).rstrip(), "```\n"]
+    for path in _commands():
+        parts += [f"## publisher {' '.join(path)}\n", "```text", _help(*path).rstrip(), "```\n"]
     return "\n".join(parts)
 
 
@@ -104,5 +114,80 @@ def test_the_cli_reference_matches_the_help():
 
 
 def test_every_command_takes_config():
-    for name in main.commands:
-        assert "--config PATH" in _help(name) or "--config FILE" in _help(name), name
+    leaves = [path for path in _commands() if not hasattr(main.commands[path[0]], "commands") or len(path) > 1]
+    assert len(leaves) >= 10
+    for path in leaves:
+        assert "--config PATH" in _help(*path), path
+
+
+DIGEST_LIST = """
+[lists.weekly]
+title = "Fixture weekly"
+schedule = "0 16 * * fri"
+timezone = "Europe/London"
+from_address = "news@fixture.example.net"
+"""
+
+
+@pytest.fixture
+def mailing_site(site: Path, monkeypatch) -> Path:
+    (site / "config.toml").write_text((site / "config.toml").read_text() + DIGEST_LIST)
+    monkeypatch.setenv("PUBLISHER_SECRET", "cli-test-secret")
+    return site
+
+
+def test_subscribers_add_list_export_and_import(mailing_site: Path, tmp_path: Path):
+    config = str(mailing_site / "config.toml")
+    assert invoke("subscribers", "add", "Ada@Example.org", "--name", "Ada", "--config", config).exit_code == 0
+    assert invoke("subscribers", "add", "bob@example.org", "--pending", "--config", config).exit_code == 0
+    listed = invoke("subscribers", "list", "--config", config).stdout.splitlines()
+    assert [line.split("\t")[:3] for line in listed] == [["ada@example.org", "weekly", "active"],
+                                                         ["bob@example.org", "weekly", "pending"]]
+    export = tmp_path / "out.csv"
+    assert invoke("subscribers", "export", str(export), "--config", config).exit_code == 0
+    assert export.read_text().splitlines()[0].startswith("email,name,list,status")
+    source = tmp_path / "in.csv"
+    source.write_text("email,name\ncy@example.org,Cy\nnot-an-address,Nobody\n")
+    result = invoke("subscribers", "import", str(source), "--config", config)
+    assert result.exit_code == 0, result.output
+    assert f"{source}:3:" in result.stderr
+    assert "cy@example.org\tweekly\tactive" in invoke("subscribers", "list", "--status", "active", "--config", config).stdout
+
+
+def test_subscribers_remove_keeps_the_history(mailing_site: Path):
+    config = str(mailing_site / "config.toml")
+    invoke("subscribers", "add", "ada@example.org", "--config", config)
+    assert invoke("subscribers", "remove", "ada@example.org", "--config", config).exit_code == 0
+    assert "ada@example.org\tweekly\tunsubscribed" in invoke("subscribers", "list", "--config", config).stdout
+
+
+def test_a_bad_address_is_one_line_and_exit_1(mailing_site: Path):
+    result = invoke("subscribers", "add", "nobody-at-all", "--config", str(mailing_site / "config.toml"))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "nobody-at-all" in errors[0] and "Traceback" not in result.output
+
+
+def test_digest_commands_need_a_known_list(mailing_site: Path):
+    result = invoke("digest", "send", "daily", "--config", str(mailing_site / "config.toml"))
+    assert result.exit_code == 1 and "lists.daily: no such list (known: weekly)" in result.stderr
+
+
+def test_digest_send_then_deliveries_show_the_counts(mailing_site: Path):
+    config = str(mailing_site / "config.toml")
+    invoke("subscribers", "add", "ada@example.org", "--config", config)
+    invoke("build", "--config", config)
+    created = (datetime.now(timezone.utc) - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S +00:00")
+    post = mailing_site / "posts" / "weeknotes" / "today.snip.markdown"
+    post.write_text(f"# Today\n\nNews.\n\n:created_at: {created}\n:kind: blog\n")
+    invoke("build", "--config", config)
+    dry = invoke("digest", "send", "weekly", "--dry-run", "--config", config)
+    assert dry.exit_code == 0 and "1 post(s), 1 active subscriber(s); dry run, nothing sent" in dry.stdout
+    assert "no digests yet" in invoke("deliveries", "--config", config).stdout
+    sent = invoke("digest", "send", "weekly", "--config", config)
+    assert sent.exit_code == 0 and "1 sent" in sent.stdout, sent.output
+    assert len(list((mailing_site / "outbox").rglob("*.eml"))) == 1
+    shown = invoke("deliveries", "--config", config)
+    assert shown.exit_code == 0 and "list weekly" in shown.stdout and "1 sent, 0 queued" in shown.stdout
+    again = invoke("digest", "send", "weekly", "--config", config)
+    assert again.exit_code == 0 and len(list((mailing_site / "outbox").rglob("*.eml"))) == 1  # nothing twice

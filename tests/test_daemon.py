@@ -96,3 +96,71 @@ def test_the_daemon_builds_at_start_and_stops_cleanly_on_a_signal(site, sig):
     assert f"received {sig.name}: stopping" in err
     assert err.rstrip().endswith("publisher daemon stopped")
     assert (site / "out" / "atom.xml").exists()
+
+
+def test_each_list_gets_its_own_cron_job_in_its_timezone_with_its_grace(site):
+    text = (site / "config.toml").read_text() + """
+[lists.weekly]
+title = "Weekly"
+schedule = "0 16 * * fri"
+timezone = "Europe/London"
+from_address = "news@fixture.example.net"
+grace = "6h"
+"""
+    (site / "config.toml").write_text(text)
+    daemon = Daemon(load_config(site / "config.toml"), clock=FrozenClock(NOW))
+    jobs = {job.id: job for job in daemon.make_scheduler().get_jobs()}
+    assert set(jobs) == {"build", "digest:weekly", "catch-up", "resume"}
+    digest = jobs["digest:weekly"]
+    assert digest.args == ("weekly",) and digest.executor == "mail" and digest.misfire_grace_time == 6 * 3600
+    fire = digest.trigger.get_next_fire_time(None, datetime(2024, 7, 1, tzinfo=timezone.utc))
+    assert (fire.weekday(), fire.hour, str(fire.tzinfo)) == (4, 16, "Europe/London")
+    assert jobs["catch-up"].trigger.run_date == NOW and jobs["catch-up"].executor == "mail"
+    assert "list weekly on cron '0 16 * * fri' (Europe/London)" in daemon.describe_schedule()
+
+
+def test_without_lists_only_the_build_is_scheduled(site):
+    daemon = Daemon(load_config(site / "config.toml"), clock=FrozenClock(NOW))
+    assert [job.id for job in daemon.make_scheduler().get_jobs()] == ["build"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_with_web_serve_the_daemon_also_serves_the_pages_and_stops_both(site):
+    import httpx
+
+    port = _free_port()
+    text = (site / "config.toml").read_text() + f"""
+[web]
+url = "http://127.0.0.1:{port}/newsletter/"
+host = "127.0.0.1"
+port = {port}
+serve = true
+"""
+    (site / "config.toml").write_text(text)
+    process = subprocess.Popen([sys.executable, "-m", "publisher", "run", "--config", str(site / "config.toml")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**__import__("os").environ, "PUBLISHER_SECRET": "daemon-test-secret"})
+    try:
+        _wait_for(site / "state" / "build-stamp.json", process)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/newsletter/unsubscribe", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert page.status_code == 200 and "content-security-policy" in page.headers
+    assert process.returncode == 0, err
+    assert "serving the subscriber pages" in err and err.rstrip().endswith("publisher daemon stopped")

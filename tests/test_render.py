@@ -232,8 +232,10 @@ def test_a_template_dir_without_the_file_falls_back_to_the_built_in_one(tmp_path
 
 def test_a_broken_template_is_a_render_error_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "shortcodes.html.j2").write_text("{% macro by(name) %}\n{{ name }\n", encoding="utf-8")
+    renderer = make_renderer(template_dirs=[tmp_path])  # the template is read at the first ERB tag
+    post = make_post("b.snip.markdown", "<%= by('tom-ward') %>\n", erb=True)
     with pytest.raises(RenderError) as caught:
-        make_renderer(template_dirs=[tmp_path])
+        renderer.render(post, "https://example.org/b")
     assert "shortcodes.html.j2" in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -253,6 +255,23 @@ def test_heavy_modules_are_imported_lazily() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_jinja_is_imported_only_for_an_erb_post() -> None:
+    code = (
+        "import sys\n"
+        "from publisher.posts import read_post\n"
+        "from publisher.render import Renderer\n"
+        "r = Renderer(site_url='https://example.org/', asset_base_url='/images/')\n"
+        "plain = read_post('a.snip.markdown', b'# A\\n\\nText.\\n', 0.0)\n"
+        "r.render(plain, 'https://example.org/a')\n"
+        "print('jinja2' in sys.modules)\n"
+        "erb = read_post('b.snip.markdown', b\"<%= by('ann') %>\\n\\n:erb: true\\n\", 0.0)\n"
+        "r.render(erb, 'https://example.org/b')\n"
+        "print('jinja2' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]
 
 
 # ---------------------------------------------------------------- the real corpus

@@ -91,3 +91,61 @@ def test_datetimes_round_trip_aware_in_utc(tmp_path):
         conn.execute(posts.insert().values(path="p", mtime_ns=1, size=1, content_hash="h", draft=False, created_at=local))
         stored = conn.execute(posts.select()).one().created_at
     assert stored == local and stored.tzinfo == timezone.utc
+
+
+# -- the driver-level bulk writes store exactly what SQLAlchemy would -----------------
+
+_ROW = {"mtime_ns": 1_700_000_000_123_456_789, "size": 42, "content_hash": "abc", "error": None, "name": "week-1",
+        "title": "Week 1 <&>", "kind": "blog", "author": None, "draft": True,
+        "created_at": datetime.fromisoformat("2013-01-25T14:27:26.5+05:30"),
+        "updated_at": datetime.fromisoformat("2024-02-29T23:59:59+00:00"), "created_key": None,
+        "created_local": "2013-01-25T14:27:26.500000+05:30", "meta": '{"tags": []}', "deleted_at": None}
+
+
+def _stored(tmp_path, path):
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        return db.execute("SELECT * FROM posts WHERE path = ?", (path,)).fetchone()[2:]
+
+
+def test_bulk_inserts_and_updates_store_what_sqlalchemy_stores(tmp_path):
+    from sqlalchemy import update
+
+    from publisher.schema import posts
+
+    store = store_at(tmp_path)
+    store.migrate()
+    changes = {"draft": False, "deleted_at": datetime(2024, 5, 1, 12, 30, 1, 7, tzinfo=timezone.utc),
+               "entry_updated": datetime.fromisoformat("2024-05-01T08:00:00-04:00"), "html": "<p>x</p>"}
+    with store.begin() as conn:
+        store.insert_posts(conn, [{"path": "ours", **_ROW}])
+        conn.execute(posts.insert(), [{"path": "theirs", **_ROW}])
+    assert _stored(tmp_path, "ours") == _stored(tmp_path, "theirs")
+    with store.begin() as conn:
+        ours, theirs = (conn.execute(posts.select().where(posts.c.path == p)).one().id for p in ("ours", "theirs"))
+        store.update_posts(conn, [{"id": ours, **changes}])
+        conn.execute(update(posts).where(posts.c.id == theirs).values(**changes))
+        read_back = conn.execute(posts.select().where(posts.c.id == ours)).one()
+    assert _stored(tmp_path, "ours") == _stored(tmp_path, "theirs")
+    assert read_back.deleted_at == changes["deleted_at"] and read_back.created_at == _ROW["created_at"]
+    assert read_back.draft is False and read_back.html == "<p>x</p>"
+
+
+def test_bulk_writes_refuse_unknown_columns_and_naive_times(tmp_path):
+    store = store_at(tmp_path)
+    store.migrate()
+    with pytest.raises(KeyError), store.begin() as conn:
+        store.insert_posts(conn, [{"path": "p", **_ROW, "nope; DROP TABLE posts": 1}])
+    with pytest.raises(ValueError), store.begin() as conn:
+        store.insert_posts(conn, [{"path": "p", **_ROW, "created_at": datetime(2020, 1, 1)}])
+    assert store.index() == {}
+
+
+def test_index_reads_every_row(tmp_path):
+    store = store_at(tmp_path)
+    store.migrate()
+    with store.begin() as conn:
+        store.insert_posts(conn, [{"path": "a", **_ROW}, {"path": "b", **_ROW, "deleted_at": NOW}])
+    index = store.index()
+    assert sorted(index) == ["a", "b"]
+    assert (index["a"].deleted, index["b"].deleted) == (False, True)
+    assert index["a"].mtime_ns == _ROW["mtime_ns"] and index["a"].content_hash == "abc"

@@ -1,0 +1,1 @@
+"""Email: the rendered-once letter, its MIME encoding and DKIM signature."""

@@ -1,0 +1,27 @@
+"""Mail providers: one small base class (:mod:`.base`), one module per provider."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from publisher.providers.base import Provider
+
+MODULES = {
+    "outbox": ("publisher.providers.outbox", "OutboxProvider"),
+    "smtp": ("publisher.providers.smtp", "SmtpProvider"),
+    "mailgun": ("publisher.providers.mailgun", "MailgunProvider"),
+    "postmark": ("publisher.providers.postmark", "PostmarkProvider"),
+    "sendgrid": ("publisher.providers.sendgrid", "SendgridProvider"),
+}
+
+
+def provider_class(kind: str) -> type[Provider]:
+    module, name = MODULES[kind]
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+def make_provider(name: str, config: Any, *, environ: Mapping[str, str], **kwargs: Any) -> Provider:
+    """The provider configured as ``[providers.<name>]`` (its section is ``config``)."""
+    return provider_class(config.type)(config, name=name, environ=environ, **kwargs)
