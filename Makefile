@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run build check test bench bench-send clean
+.PHONY: run build check test trust bench bench-send clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ check: $(VENV)/.installed
 
 test: $(VENV)/.installed-test      ## install the test dependencies and run the whole suite
 	$(BIN)/python -m pytest
+
+trust: $(VENV)/.installed-test     ## the proof-of-trust suite, full form: crashes, faults, storage, two daemons, fuzzing, injection
+	$(BIN)/python -m tests.trust
 
 bench: $(VENV)/.installed-test     ## the performance benchmark against Hugo (installs hugo if missing)
 	$(BIN)/python benchmarks/build_vs_hugo.py

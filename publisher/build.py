@@ -4,6 +4,12 @@ feeds show, and write the feeds that changed.
 Data flows one way: posts folder -> state database -> rendered entries -> feed
 files.  A build with nothing changed is recognised from the build stamp and
 does no more than a directory scan.
+
+A Builder reads its settings from a validated :class:`publisher.config.Config`
+or from the stamp's :class:`publisher.snapshot.Snapshot` of one, and keeps its
+posts in a :class:`publisher.state.Store` or a
+:class:`publisher.litestore.LiteStore` (``publisher build`` with a few changed
+posts uses the latter two: see :mod:`publisher.quickbuild`).
 """
 
 from __future__ import annotations
@@ -118,7 +124,8 @@ class Builder:
                 stamp.forget(self.config)
                 report = self._full_build(stats, now)
                 next_due = self.store.next_due(now, self.config.posts.kinds)
-                stamp.save(self.config, self._config_hash, inputs, report.outputs, next_due)
+                if not report.sync.unread:  # an unreadable file must be read again next time, not skipped as "fresh"
+                    stamp.save(self.config, self._config_hash, inputs, report.outputs, next_due)
         report.elapsed = time.perf_counter() - started
         return report
 

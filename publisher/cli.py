@@ -287,8 +287,9 @@ def digest() -> None:
 @click.argument("list_name", metavar="LIST")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for the files (default: state/preview).")
 @click.option("--to", "address", metavar="ADDRESS", help="Also send one test copy to ADDRESS.")
+@click.option("--latest", is_flag=True, help="When nothing is new, preview with the list's latest posts instead.")
 @command
-def digest_preview(config: Any, list_name: str, out_dir: str | None, address: str | None) -> None:
+def digest_preview(config: Any, list_name: str, out_dir: str | None, address: str | None, latest: bool) -> None:
     """Write the next digest's HTML, text and .eml to files and print their paths.
 
     Records nothing and sends nothing, unless --to sends one test copy (also
@@ -298,10 +299,10 @@ def digest_preview(config: Any, list_name: str, out_dir: str | None, address: st
 
     newsletter = _newsletter(config)
     folder = Path(out_dir) if out_dir else config.state_dir / "preview"
-    for path in newsletter.preview(list_name, folder):
+    for path in newsletter.preview(list_name, folder, latest=latest):
         click.echo(str(path))
     if address:
-        newsletter.send_test(list_name, address)
+        newsletter.send_test(list_name, address, latest=latest)
         click.echo(f"sent a test copy to {address}")
 
 

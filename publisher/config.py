@@ -201,7 +201,7 @@ def _address(value: str) -> str:
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        return validate_email(value, check_deliverability=False).normalized
+        return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(f"{value!r} is not an email address: {exc}") from exc
 
@@ -502,8 +502,13 @@ def _problems(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     for error in exc.errors():
         loc = _location(error["loc"])
         key = ".".join(loc) or "(top level)"
-        problems.append(f"{key}: {_describe(error, loc, data)}")
+        problems.append(_one_line(f"{key}: {_describe(error, loc, data)}"))
     return list(dict.fromkeys(problems))
+
+
+def _one_line(text: str) -> str:
+    """Control characters a bad value carried into a message, shown escaped: a problem is one line."""
+    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]", lambda m: repr(m.group())[1:-1], text)
 
 
 def _location(raw: tuple[Any, ...]) -> list[str]:

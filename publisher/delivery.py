@@ -82,6 +82,7 @@ class _Run:
     failed: int = 0
     batch_failures: int = 0
     resume_at: datetime | None = None  # set when the run stopped early and rows wait in the queue
+    paused_until: datetime | None = None  # the service asked for a pause longer than this run waits
     lost_lease: bool = False
 
 
@@ -107,6 +108,7 @@ class Sender:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.governor = RateGovernor(sleep=sleep, monotonic=monotonic)
         self._renew_at: datetime | None = None
+        self._paused_until: datetime | None = None
 
     # -- one run ------------------------------------------------------------------
 
@@ -118,12 +120,33 @@ class Sender:
             raise DigestError("?", f"no digest {digest_id} in the state database")
         if digest.status == "sent":
             return SendReport(digest_id, elapsed=self.monotonic() - started, finished=True)
-        if not self.ledger.acquire(digest_id, self.owner, self.lease_seconds):
+        if not (self.ledger.acquire(digest_id, self.owner, self.lease_seconds) or self._take_from_dead(digest_id)):
             return self._held(digest_id, started)
+        self._paused_until = None
         try:
             return self._run(digest, progress, started)
         finally:
-            self.ledger.release(digest_id, self.owner)
+            self._leave(digest_id)
+
+    def _leave(self, digest_id: int) -> None:
+        """Release the lease, or keep it through a pause the service asked for, so that no sender
+        (this daemon's next sweep, another daemon) calls the service before the pause ends."""
+        pause = self._paused_until
+        now = self.clock.now()
+        if pause is not None and pause > now and self.ledger.renew(digest_id, self.owner, (pause - now).total_seconds()):
+            log.info("digest %d: holding the digest until %s, as the provider asked", digest_id, pause.isoformat())
+            return
+        self.ledger.release(digest_id, self.owner)
+
+    def _take_from_dead(self, digest_id: int) -> bool:
+        """A lease held by a process of this host that no longer exists (kill -9) is taken over at once."""
+        holder = self.ledger.holder(digest_id)
+        if holder is None or holder.owner is None or not owner_is_dead(holder.owner):
+            return False
+        if not self.ledger.take_over(digest_id, holder.owner, self.owner, self.lease_seconds):
+            return False
+        log.warning("digest %d: its sender %s is no longer running; taking over its lease", digest_id, holder.owner)
+        return True
 
     def _held(self, digest_id: int, started: float) -> SendReport:
         holder = self.ledger.holder(digest_id)
@@ -179,6 +202,7 @@ class Sender:
         return True
 
     def _report(self, digest_id: int, run: _Run, in_doubt: int, started: float) -> SendReport:
+        self._paused_until = run.paused_until
         finished = not run.lost_lease and self.ledger.finish(digest_id, self.owner)
         counts = self.ledger.counts(digest_id)
         next_retry = None if finished else self._next_retry(digest_id, counts, run)
@@ -190,7 +214,9 @@ class Sender:
         if counts["queued"] and run.resume_at is not None:
             times.append(run.resume_at)
         times = [t for t in times if t is not None]
-        return min(times) if times else None
+        if not times:
+            return None
+        return max(min(times), run.paused_until) if run.paused_until else min(times)  # never inside a pause
 
     # -- collaborators (imported when first needed) ------------------------------
 
@@ -216,13 +242,11 @@ class Sender:
 
         return Composer(self.config, self.store, clock=self.clock).letter(digest_id)
 
-    def _unsubscribe_urls(self, list_name: str) -> Callable[[int, str], str]:
-        """subscriber_id, subscriber_secret -> the signed unsubscribe URL."""
-        from publisher.tokens import Signer, server_secret, unsubscribe_url
+    def _signer(self) -> Any:
+        """The link signer (server secret from the environment or the state folder)."""
+        from publisher.tokens import Signer, server_secret
 
-        signer = Signer(server_secret(self.config, self.environ))
-        config = self.config
-        return lambda subscriber_id, secret: unsubscribe_url(config, signer, subscriber_id, secret, list_name)
+        return Signer(server_secret(self.config, self.environ))
 
 
 class _Batch:
@@ -235,7 +259,8 @@ class _Batch:
         self.digest = digest
         self.provider = provider
         self.letter = sender._letter(digest.id)
-        self.url = sender._unsubscribe_urls(digest.list)
+        self.signer = sender._signer()
+        self.link_prefix = sender.config.web_url + "unsubscribe/"  # what tokens.unsubscribe_url makes, batched
         self.owned = owned
         if owned:
             provider.open()
@@ -245,11 +270,12 @@ class _Batch:
             self.provider.close()
 
     def recipients(self, claimed: Sequence[Claimed]) -> list[Any]:
+        """A Recipient per claimed row, its unsubscribe link signed (one batch call for all the links)."""
         from publisher.mail.letter import Recipient
 
-        url = self.url
-        return [Recipient(c.delivery_id, c.subscriber_id, c.email, c.name, c.message_id, url(c.subscriber_id, c.secret))
-                for c in claimed]
+        urls = self.signer.tokens([(c[1], c[4]) for c in claimed], self.digest.list, prefix=self.link_prefix)
+        # Claimed order: delivery_id, subscriber_id, email, name, secret, message_id, attempts
+        return [Recipient(c[0], c[1], c[2], c[3], c[5], url) for c, url in zip(claimed, urls)]
 
     def send(self, claimed: Sequence[Claimed], run: _Run) -> bool:
         """Hand ``claimed`` over in slices of max_batch, record the results; True when the run must stop."""
@@ -263,7 +289,7 @@ class _Batch:
         for start in range(0, len(recipients), step):
             part = recipients[start:start + step]
             try:
-                results.extend(self._hand_over(part))
+                got = self._hand_over(part)
             except DeliveryError as exc:
                 rest = [r.delivery_id for r in recipients[start + step:]]
                 return self._batch_failed(exc, results, part, rest, run)
@@ -271,8 +297,14 @@ class _Batch:
                 self._record(results, run)  # this slice stays in `sending`: in doubt for the next run
                 self.ledger.requeue([r.delivery_id for r in recipients[start + step:]])
                 raise
+            results.extend(got)
+            if _pushed_back(got):  # slow down before the next slice, not after the whole claim
+                stop, results = self._record(results, run), []
+                if stop:
+                    self.ledger.requeue([r.delivery_id for r in recipients[start + step:]])
+                    return True
         run.batch_failures = 0
-        return self._record(results, run)
+        return self._record(results, run) if results else False
 
     def _hand_over(self, part: Sequence[Any]) -> list[Any]:
         self.governor.wait(len(part))
@@ -324,6 +356,7 @@ class _Batch:
                      self.governor.rate or 0.0)
             return False
         run.resume_at = self.sender.clock.now() + timedelta(seconds=retry_after or 0.0)
+        run.paused_until = max(run.paused_until or run.resume_at, run.resume_at)
         log.warning("digest %d: the provider asked to wait %.0fs; stopping this run", self.digest.id, retry_after or 0)
         return True
 
@@ -342,6 +375,31 @@ class _Progress:
     def update(self, count: int) -> None:
         if self.progress is not None:
             self.progress.update(count)
+
+
+def _pushed_back(results: Sequence[Any]) -> bool:
+    """Did the service ask us to slow down (429, 421, Retry-After) for any message of this slice?"""
+    return any(r.outcome == "deferred" and is_throttle(r.reason, r.retry_after) for r in results)
+
+
+def owner_is_dead(owner: str) -> bool:
+    """Whether ``owner`` ("host:pid:nonce") names a process of THIS host that has exited.
+
+    Only a same-host owner can be checked; any other owner is presumed alive
+    until its lease runs out.  A recycled PID makes a dead owner look alive,
+    which only means waiting for the lease: never two senders at once.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _claim_size(max_batch: int, wanted: int) -> int:

@@ -84,6 +84,9 @@ def _load(text: str, first_line: int, what: str) -> tuple[object, Raw]:
         raise ValueError(f"{what} is not valid YAML ({_one_line(str(exc))}): fix it") from exc
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise ValueError(f"{what} has a value YAML cannot build ({_one_line(str(exc))}): fix it") from exc
+    except (AttributeError, KeyError, IndexError) as exc:  # PyYAML's own failures on some explicit tags
+        raise ValueError(f"{what} has a tagged value YAML cannot build (an explicit tag such as "
+                         "'!!timestamp' on a value that is not one): remove the tag or fix the value") from exc
     finally:
         loader.dispose()
     return data, _raw_texts(node)

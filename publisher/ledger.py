@@ -7,10 +7,19 @@ fraction of the send itself (no per-row SELECT, no per-row commit):
 
 - :meth:`Ledger.enqueue` is ONE ``INSERT .. SELECT`` from the list's active
   subscriptions: a million subscribers never pass through Python.  It adds
-  only the rows that are missing, so running it twice adds nothing.
+  only the rows that are missing (``ON CONFLICT DO NOTHING`` on the unique
+  (digest, subscriber) key on SQLite and PostgreSQL, ``NOT EXISTS`` elsewhere),
+  so running it twice adds nothing.
 - :meth:`Ledger.claim` moves up to ``limit`` rows to ``sending`` (attempts +1)
-  and commits *before* the provider sees anything; :meth:`Ledger.record`
-  commits the outcomes of a whole batch right after the provider answers.
+  with one ``UPDATE .. WHERE id IN (SELECT .. LIMIT n) RETURNING`` and commits
+  *before* the provider sees anything; :meth:`Ledger.record` commits the
+  outcomes of a whole batch right after the provider answers: the sent rows of
+  one provider ID (Mailgun and SendGrid answer one per call) in one
+  ``UPDATE .. WHERE id IN (..)``.
+- On SQLite (>= 3.35, the stdlib driver) claim and record run those very
+  statements through the driver (plain tuples, times bound as the column
+  stores them): SQLAlchemy's per-row work cost more than SQLite's.  Any other
+  database gets the same statements built with SQLAlchemy Core.
 
 One sender per digest: :meth:`Ledger.acquire` is one atomic ``UPDATE digests``
 that takes the lease only when nobody holds it, the caller already holds it,
@@ -50,13 +59,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from sqlalchemy import Connection, String, and_, bindparam, case, cast, exists, func, insert, literal, or_, select, update
 
 from publisher.backoff import Backoff, is_throttle
 from publisher.clock import Clock
 from publisher.errors import DigestError, StateError
+from publisher.litestore import sqlite_datetime
 from publisher.schema import UTCDateTime, deliveries, digests, subscribers, subscriptions
 
 log = logging.getLogger(__name__)
@@ -68,9 +78,8 @@ OPEN_STATES = ("queued", "sending", "deferred")
 _REASON_LIMIT = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A row handed to this sender: everything a Recipient needs, without another query."""
+class Claimed(NamedTuple):
+    """A row handed to this sender: everything a Recipient needs, without another query (a tuple: cheap to make)."""
 
     delivery_id: int
     subscriber_id: int
@@ -106,8 +115,7 @@ BounceHook = Callable[[Connection, int, str], None]  # (the record's transaction
 
 @dataclass
 class _Plan:
-    sent: list[int] = field(default_factory=list)
-    provider_ids: list[tuple[str, int]] = field(default_factory=list)
+    sent: dict[str | None, list[int]] = field(default_factory=dict)  # provider_id (or None) -> delivery ids
     deferred: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     bounces: list[int] = field(default_factory=list)
@@ -156,7 +164,7 @@ class Ledger:
         now = self.clock.now()
         with self._begin() as conn:
             nonce = _nonce(conn, digest_id, list_name)
-            added = conn.execute(_enqueue_statement(digest_id, list_name, domain, nonce, now)).rowcount
+            added = conn.execute(_enqueue_statement(digest_id, list_name, domain, nonce, now, conn.dialect.name)).rowcount
             total = select(func.count()).where(deliveries.c.digest_id == digest_id).scalar_subquery()
             conn.execute(update(digests).where(digests.c.id == digest_id).values(recipients=total))
         log.info("digest %d: queued %d recipient(s) of list %s", digest_id, added, list_name)
@@ -172,11 +180,18 @@ class Ledger:
         """Take (or extend) the right to send ``digest_id``; False when another live sender holds it."""
         now = self.clock.now()
         free = or_(digests.c.owner.is_(None), digests.c.owner == owner, digests.c.lease_until.is_(None),
-                   digests.c.lease_until < now)
+                   digests.c.lease_until <= now)
         stmt = update(digests).where(digests.c.id == digest_id, free)
         with self.store.begin() as conn:
             taken = conn.execute(stmt.values(owner=owner, lease_until=now + timedelta(seconds=seconds))).rowcount
         return taken == 1
+
+    def take_over(self, digest_id: int, dead: str, owner: str, seconds: float) -> bool:
+        """Take the lease from ``dead`` (a sender known to have died) before it expires; False if it moved on."""
+        stmt = update(digests).where(digests.c.id == digest_id, digests.c.owner == dead)
+        with self.store.begin() as conn:
+            values = {"owner": owner, "lease_until": self.clock.now() + timedelta(seconds=seconds)}
+            return conn.execute(stmt.values(**values)).rowcount == 1
 
     def renew(self, digest_id: int, owner: str, seconds: float) -> bool:
         """Push the lease on; False when it was lost to another sender (stop sending then)."""
@@ -231,15 +246,18 @@ class Ledger:
         return count
 
     def claim(self, digest_id: int, limit: int) -> list[Claimed]:
-        """Up to ``limit`` queued or due deferred rows, moved to ``sending`` (attempts +1) in one committed transaction."""
+        """Up to ``limit`` queued or due deferred rows, moved to ``sending`` (attempts +1) in one committed transaction.
+
+        Queued rows first (one ``UPDATE .. RETURNING``), then, only when those run short, due deferred ones.
+        """
         now = self.clock.now()
         with self._begin() as conn:
-            rows = _take(conn, digest_id, deliveries.c.state == "queued", limit, now)
+            take = _take_sqlite if _fast_sqlite(conn) else _take
+            rows = take(conn, digest_id, False, limit, now)
             if len(rows) < limit:
-                due = and_(deliveries.c.state == "deferred", deliveries.c.next_attempt_at <= now)
-                rows += _take(conn, digest_id, due, limit - len(rows), now)
+                rows += take(conn, digest_id, True, limit - len(rows), now)
         rows.sort(key=itemgetter(0))
-        return [Claimed(*row) for row in rows]
+        return list(map(Claimed._make, rows))
 
     def requeue(self, delivery_ids: Sequence[int]) -> int:
         """Claimed rows that were never handed over go back to queued, their attempt not counted."""
@@ -252,13 +270,14 @@ class Ledger:
 
     def record(self, results: Iterable[Any]) -> Recorded:
         """Write a batch's outcomes (provider Results) in one transaction; hard bounces go to the subscriptions."""
-        results = list(results)
+        results = results if isinstance(results, list) else list(results)
         summary = Recorded()
         if not results:
             return summary
         now = self.clock.now()
         with self._begin() as conn:
-            attempts = _touch(conn, [r.delivery_id for r in results if r.outcome == "deferred"], now)
+            deferred = [r.delivery_id for r in results if r.outcome == "deferred"]
+            attempts = _touch(conn, deferred, now) if deferred else {}
             plan = self._plan(results, attempts, now, summary)
             _write(conn, plan, now)
             bounced = _bounce_targets(conn, plan.bounces)
@@ -269,19 +288,23 @@ class Ledger:
 
     def _plan(self, results: list[Any], attempts: dict[int, int], now: datetime, summary: Recorded) -> _Plan:
         plan = _Plan()
+        sent = plan.sent
         for result in results:
-            if result.outcome == "sent":
-                plan.sent.append(result.delivery_id)
-                if result.provider_id is not None:
-                    plan.provider_ids.append((str(result.provider_id)[:255], result.delivery_id))
-                summary.sent += 1
-            elif result.outcome == "deferred":
+            outcome = result.outcome
+            if outcome == "sent":
+                provider_id = result.provider_id
+                group = sent.get(provider_id)
+                if group is None:
+                    group = sent[provider_id if provider_id is None else str(provider_id)[:255]] = []
+                group.append(result.delivery_id)
+            elif outcome == "deferred":
                 self._plan_deferral(plan, result, attempts.get(result.delivery_id, self.max_attempts), now, summary)
             else:
                 plan.failed.append({"_id": result.delivery_id, "_reason": _one_line(result.reason) or "failed"})
                 summary.failed += 1
                 if result.bounce:
                     plan.bounces.append(result.delivery_id)
+        summary.sent = sum(map(len, sent.values()))
         return plan
 
     def _plan_deferral(self, plan: _Plan, result: Any, attempts: int, now: datetime, summary: Recorded) -> None:
@@ -366,18 +389,27 @@ def _nonce(conn: Connection, digest_id: int, list_name: str) -> str:
     return base64.b32encode(hashlib.sha256(seed.encode()).digest()[:5]).decode().lower()
 
 
-def _enqueue_statement(digest_id: int, list_name: str, domain: str, nonce: str, now: datetime) -> Any:
+def _enqueue_statement(digest_id: int, list_name: str, domain: str, nonce: str, now: datetime, dialect: str) -> Any:
+    """INSERT .. SELECT of the rows missing; on SQLite and PostgreSQL the unique (digest, subscriber) key itself
+    skips the rows already there (``ON CONFLICT DO NOTHING``: no second lookup per row), elsewhere NOT EXISTS."""
     mid = literal(f"<d{digest_id}.s", String) + cast(subscribers.c.id, String) + literal(f".{nonce}@{domain}>", String)
-    already = exists().where(deliveries.c.digest_id == digest_id, deliveries.c.subscriber_id == subscriptions.c.subscriber_id)
     source = (
         select(literal(digest_id), subscribers.c.id, subscribers.c.email, literal("queued"), literal(0), mid,
                literal(now, UTCDateTime))
         .select_from(subscriptions.join(subscribers, subscribers.c.id == subscriptions.c.subscriber_id))
-        .where(subscriptions.c.list == list_name, subscriptions.c.status == "active", ~already)
+        .where(subscriptions.c.list == list_name, subscriptions.c.status == "active")
         .order_by(subscriptions.c.subscriber_id)
     )
     columns = ["digest_id", "subscriber_id", "email", "state", "attempts", "message_id", "updated_at"]
-    return insert(deliveries).from_select(columns, source)
+    if dialect in ("sqlite", "postgresql"):
+        from importlib import import_module
+
+        upsert = import_module(f"sqlalchemy.dialects.{dialect}").insert
+        return upsert(deliveries).from_select(columns, source).on_conflict_do_nothing(
+            index_elements=["digest_id", "subscriber_id"])
+    already = exists().where(deliveries.c.digest_id == digest_id,
+                             deliveries.c.subscriber_id == subscriptions.c.subscriber_id)
+    return insert(deliveries).from_select(columns, source.where(~already))
 
 
 _NAME = select(subscribers.c.name).where(subscribers.c.id == deliveries.c.subscriber_id).scalar_subquery()
@@ -386,14 +418,55 @@ _CLAIMED = (deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.email, _NA
             deliveries.c.attempts)  # in Claimed's order
 
 
-def _take(conn: Connection, digest_id: int, condition: Any, limit: int, now: datetime) -> list[Any]:
+def _take(conn: Connection, digest_id: int, deferred: bool, limit: int, now: datetime) -> list[Any]:
     """One UPDATE .. RETURNING (the name and secret by subqueries): a write first, so SQLite locks before reading."""
     if limit <= 0:
         return []
+    if deferred:
+        condition = and_(deliveries.c.state == "deferred", deliveries.c.next_attempt_at <= now)
+    else:
+        condition = deliveries.c.state == "queued"
     ids = select(deliveries.c.id).where(deliveries.c.digest_id == digest_id, condition).order_by(deliveries.c.id)
     stmt = update(deliveries).where(deliveries.c.id.in_(ids.limit(limit)))
     stmt = stmt.values(state="sending", attempts=deliveries.c.attempts + 1, updated_at=now)
     return conn.execute(stmt.returning(*_CLAIMED)).all()
+
+
+# The same statement as _take's, for SQLite (>= 3.35, RETURNING) straight through the driver: plain tuples, no
+# per-row result processing.  Times are bound as the UTCDateTime column stores them (sqlite_datetime).
+_TAKE_SQL = (
+    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ? "
+    "WHERE id IN (SELECT id FROM deliveries WHERE digest_id = ? AND {condition} ORDER BY id LIMIT ?) "
+    "RETURNING id, subscriber_id, email, "
+    "(SELECT name FROM subscribers WHERE subscribers.id = deliveries.subscriber_id), "
+    "(SELECT secret FROM subscribers WHERE subscribers.id = deliveries.subscriber_id), message_id, attempts"
+)
+_TAKE_QUEUED = _TAKE_SQL.format(condition="state = 'queued'")
+_TAKE_DUE = _TAKE_SQL.format(condition="state = 'deferred' AND next_attempt_at <= ?")
+
+
+def _fast_sqlite(conn: Connection) -> bool:
+    """Whether the driver-level statements below apply: SQLite through the stdlib driver, with RETURNING."""
+    import sqlite3
+
+    return conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite" and sqlite3.sqlite_version_info >= (3, 35)
+
+
+def _take_sqlite(conn: Connection, digest_id: int, deferred: bool, limit: int, now: datetime) -> list[Any]:
+    if limit <= 0:
+        return []
+    stamp = sqlite_datetime(now)
+    if deferred:
+        return _driver(conn, _TAKE_DUE, (stamp, digest_id, stamp, limit))
+    return _driver(conn, _TAKE_QUEUED, (stamp, digest_id, limit))
+
+
+def _driver(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        return cursor.execute(sql, params).fetchall()
+    finally:
+        cursor.close()
 
 
 def _touch(conn: Connection, delivery_ids: list[int], now: datetime) -> dict[int, int]:
@@ -405,24 +478,31 @@ def _touch(conn: Connection, delivery_ids: list[int], now: datetime) -> dict[int
 
 
 _BY_ID = deliveries.c.id == bindparam("_id")
-_SENT = update(deliveries).where(deliveries.c.id.in_(bindparam("_ids", expanding=True))).values(
-    state="sent", next_attempt_at=None, updated_at=bindparam("_now", type_=UTCDateTime),
-    reason=case((deliveries.c.reason == IN_DOUBT, deliveries.c.reason), else_=None))  # an in-doubt mark stays
+_IN_DOUBT_STAYS = case((deliveries.c.reason == IN_DOUBT, deliveries.c.reason), else_=None)  # an in-doubt mark stays
+_SENT_VALUES = {"state": "sent", "next_attempt_at": None, "updated_at": bindparam("_now", type_=UTCDateTime),
+                "reason": _IN_DOUBT_STAYS}
+_SENT = update(deliveries).where(deliveries.c.id.in_(bindparam("_ids", expanding=True))).values(_SENT_VALUES)
+_SENT_PID = _SENT.values(provider_id=bindparam("_pid"))
 # A row someone else already settled (after our lease was lost) is not downgraded.
 _DEFERRED = update(deliveries).where(_BY_ID, deliveries.c.state == "sending").values(
     state="deferred", reason=bindparam("_reason"), next_attempt_at=bindparam("_at", type_=UTCDateTime),
     updated_at=bindparam("_now", type_=UTCDateTime))
 _FAILED = update(deliveries).where(_BY_ID, deliveries.c.state == "sending").values(
     state="failed", reason=bindparam("_reason"), next_attempt_at=None, updated_at=bindparam("_now", type_=UTCDateTime))
-_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{n}", "named": ":p{n}"}
 _CHUNK = 5000  # ids per IN list, well under any driver's parameter limit
+_SPREAD = 4  # sent rows of one provider ID up to this many are written one by one (executemany), more by IN lists
+
+# _SENT and _SENT_PID for the SQLite driver: the IN list's markers are added per call.
+_SENT_SQL = ("UPDATE deliveries SET state = 'sent', next_attempt_at = NULL, updated_at = ?{pid}, "
+             "reason = CASE WHEN reason = ? THEN reason ELSE NULL END WHERE id IN ({ids})")
+_SENT_ONE_SQL = _SENT_SQL.format(pid=", provider_id = ?", ids="?")
 
 
 def _write(conn: Connection, plan: _Plan, now: datetime) -> None:
-    for start in range(0, len(plan.sent), _CHUNK):
-        conn.execute(_SENT, {"_ids": plan.sent[start:start + _CHUNK], "_now": now})
-    if plan.provider_ids:
-        _set_provider_ids(conn, plan.provider_ids)
+    if _fast_sqlite(conn):
+        _write_sent_sqlite(conn, plan.sent, now)
+    else:
+        _write_sent(conn, plan.sent, now)
     for statement, rows in ((_DEFERRED, plan.deferred), (_FAILED, plan.failed)):
         if rows:
             for row in rows:
@@ -430,15 +510,36 @@ def _write(conn: Connection, plan: _Plan, now: datetime) -> None:
             conn.execute(statement, rows)
 
 
-def _set_provider_ids(conn: Connection, pairs: list[tuple[str, int]]) -> None:
-    """Per-row values straight to the driver's executemany: SQLAlchemy's per-row parameter work costs more than SQLite's."""
-    style = conn.dialect.paramstyle
-    if style in ("qmark", "format", "pyformat"):
-        mark = _PLACEHOLDER[style]
-        conn.exec_driver_sql(f"UPDATE deliveries SET provider_id = {mark} WHERE id = {mark}", pairs)
-        return
-    stmt = update(deliveries).where(_BY_ID).values(provider_id=bindparam("_pid"))
-    conn.execute(stmt, [{"_pid": pid, "_id": delivery_id} for pid, delivery_id in pairs])
+def _write_sent(conn: Connection, sent: dict[str | None, list[int]], now: datetime) -> None:
+    """Sent rows by provider ID: one ``UPDATE .. WHERE id IN (..)`` per ID (Mailgun and SendGrid give one per call)."""
+    for provider_id, ids in sent.items():
+        for start in range(0, len(ids), _CHUNK):
+            params = {"_ids": ids[start:start + _CHUNK], "_now": now}
+            if provider_id is None:
+                conn.execute(_SENT, params)
+            else:
+                conn.execute(_SENT_PID, params | {"_pid": provider_id})
+
+
+def _write_sent_sqlite(conn: Connection, sent: dict[str | None, list[int]], now: datetime) -> None:
+    """:func:`_write_sent` through the driver; IDs given to few rows each (Postmark's) by one executemany."""
+    stamp = sqlite_datetime(now)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        singles = []
+        for provider_id, ids in sent.items():
+            if provider_id is not None and len(ids) <= _SPREAD:
+                singles += [(stamp, provider_id, IN_DOUBT, delivery_id) for delivery_id in ids]
+                continue
+            for start in range(0, len(ids), _CHUNK):
+                part = ids[start:start + _CHUNK]
+                pid = "" if provider_id is None else ", provider_id = ?"
+                head = (stamp,) if provider_id is None else (stamp, provider_id)
+                cursor.execute(_SENT_SQL.format(pid=pid, ids=",".join("?" * len(part))), (*head, IN_DOUBT, *part))
+        if singles:
+            cursor.executemany(_SENT_ONE_SQL, singles)
+    finally:
+        cursor.close()
 
 
 def _bounce_targets(conn: Connection, delivery_ids: list[int]) -> list[tuple[int, str]]:

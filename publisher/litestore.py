@@ -59,7 +59,7 @@ class IndexRow(NamedTuple):
     mtime_ns: int
     size: int
     content_hash: str
-    deleted: bool
+    deleted: int  # 1 for a post whose file is gone (a tombstone kept for renames), else 0
     created_key: str | None  # the post's explicit created_at as written, to recognise a renamed file
 
 
@@ -109,7 +109,8 @@ def update_posts(dbapi: Any, rows: Iterable[dict[str, Any]]) -> None:
         _executemany(dbapi, f"UPDATE posts SET {assignments} WHERE id = ?", (*keys, "id"), batch, POST_COLUMNS)
 
 
-def group_by_columns(rows: Iterable[dict[str, Any]], skip: tuple[str, ...]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+def group_by_columns(rows: Iterable[dict[str, Any]],
+                     skip: tuple[str, ...]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
     """Rows grouped by the columns they set, sorted (``skip``: keys that are not set, such as ``id``).
 
     An unknown column is a KeyError here: SQL is never built from one.
@@ -260,7 +261,8 @@ class LiteStore:
     def distinct(self, column: str, kinds: Sequence[str]) -> list[str]:
         POST_COLUMNS[column]  # noqa: B018 - KeyError for an unknown column
         where, params = _kind_filter(kinds)
-        query = f"SELECT DISTINCT {column} FROM posts WHERE error IS NULL AND {column} IS NOT NULL AND {where} ORDER BY {column}"
+        query = (f"SELECT DISTINCT {column} FROM posts WHERE error IS NULL AND {column} IS NOT NULL AND {where} "
+                 f"ORDER BY {column}")
         with self.begin() as conn:
             return [row[0] for row in conn.execute(query, params)]
 
@@ -274,9 +276,8 @@ class LiteStore:
 
 
 def index_rows(rows: Iterable[tuple[Any, ...]]) -> dict[str, IndexRow]:
-    """The index by path from rows of (id, path, mtime_ns, size, content_hash, deleted?, created_key)."""
-    make = IndexRow._make
-    return {row[1]: make((*row[:5], bool(row[5]), row[6])) for row in rows}
+    """The index by path from rows of (id, path, mtime_ns, size, content_hash, deleted 0/1, created_key)."""
+    return {row.path: row for row in map(IndexRow._make, rows)}
 
 
 def _post_row(row: tuple[Any, ...]) -> PostRow:

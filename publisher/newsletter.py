@@ -103,9 +103,15 @@ class Newsletter:
         return self.run_slot(list_name, slot)
 
     def send_now(self, list_name: str, *, progress: Any = None) -> DigestOutcome:
-        """``publisher digest send``: a digest for a manual slot at the current time."""
+        """``publisher digest send``: first finish the list's interrupted digests (a restart after a crash
+        resumes them), then a digest for a manual slot at the current time, if anything is new."""
+        self.config.mailing_list(list_name)
+        resumed = [self.sender().send(digest_id, progress=progress) for digest_id in unfinished(self.store, list_name)]
         now = self.clock.now().replace(microsecond=0)
-        return self.run_slot(list_name, now, progress=progress)
+        outcome = self.run_slot(list_name, now, progress=progress)
+        if outcome.digest_id is None and resumed:
+            return DigestOutcome(list_name, None, resumed[-1].digest_id, resumed[-1])
+        return outcome
 
     def resume(self) -> list[Any]:
         """Carry on with every digest that still has work (retries due, or a dead sender's lease)."""
@@ -116,9 +122,9 @@ class Newsletter:
             reports.append(self.sender().send(digest_id))
         return reports
 
-    def preview(self, list_name: str, out_dir: Path) -> list[Path]:
+    def preview(self, list_name: str, out_dir: Path, *, latest: bool = False) -> list[Path]:
         """Write the next digest's HTML, text and .eml to ``out_dir``; store and send nothing."""
-        composed = self._preview(list_name)
+        composed = self._preview(list_name, latest=latest)
         recipient = preview_recipient(self.config, list_name)
         letter = composed.letter
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,13 +141,14 @@ class Newsletter:
             paths.append(out_dir / name)
         return paths
 
-    def _preview(self, list_name: str) -> Any:
-        composed = self.composer().preview(list_name)
+    def _preview(self, list_name: str, *, latest: bool = False) -> Any:
+        composed = self.composer().preview(list_name, latest=latest)
         if composed is None:
-            raise DigestError(list_name, "no posts new since the last digest, so no digest to preview")
+            hint = "" if latest else "; add --latest to preview with the latest posts"
+            raise DigestError(list_name, f"no posts new since the last digest, so no digest to preview{hint}")
         return composed
 
-    def send_test(self, list_name: str, address: str) -> Any:
+    def send_test(self, list_name: str, address: str, *, latest: bool = False) -> Any:
         """Send one test copy of the next digest to ``address`` through the list's provider; record nothing."""
         from publisher.mail.dkim import load_signer
         from publisher.mail.mime import MimeEncoder
@@ -149,7 +156,7 @@ class Newsletter:
         from publisher.subscribers import normalise_email
 
         mailing_list = self.config.mailing_list(list_name)
-        composed = self._preview(list_name)
+        composed = self._preview(list_name, latest=latest)
         recipient = preview_recipient(self.config, list_name, normalise_email(address))
         provider = make_provider(mailing_list.provider, self.config.providers[mailing_list.provider],
                                  environ=self.environ, encoder=MimeEncoder(load_signer(self.config)),
@@ -183,3 +190,14 @@ def recent_digests(store: Any, *, digest_id: int | None = None, limit: int = 10)
         query = query.where(digests.c.id == digest_id)
     with store.begin() as conn:
         return list(conn.execute(query))
+
+
+def unfinished(store: Any, list_name: str) -> list[int]:
+    """The list's digests not yet sent to everyone (composed or sending), oldest first."""
+    from sqlalchemy import select
+
+    from publisher.schema import digests
+
+    query = select(digests.c.id).where(digests.c.list == list_name, digests.c.status != "sent").order_by(digests.c.id)
+    with store.begin() as conn:
+        return list(conn.scalars(query))

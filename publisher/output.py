@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from publisher.errors import OutputError
@@ -30,7 +29,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 def write_atomic(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _temporary(path)
     except OSError as exc:
         raise OutputError(path, f"can't create the file ({exc.strerror}); check feeds.output and its permissions") from exc
     try:
@@ -43,3 +42,14 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputError(path, f"can't write the file ({exc.strerror}); nothing was replaced") from exc
+
+
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path``, open for writing, mode 0600 (as ``tempfile.mkstemp`` makes one, without
+    importing tempfile and random on every build)."""
+    while True:
+        tmp = str(path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), tmp
+        except FileExistsError:
+            continue

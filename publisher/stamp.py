@@ -5,11 +5,14 @@ The stamp holds a hash of the config file, a fingerprint of the inputs
 (templates, the path, mtime and size of every post file), the size and mtime of
 every output file, and when the next future-dated post comes due.  If all still
 hold, the build has nothing to do and opens neither the database nor a post.
+It also holds a snapshot of the config values the build read
+(:mod:`publisher.snapshot`), so that a build with a few changed posts can run
+without validating the config again (:mod:`publisher.quickbuild`).
 
 This module is on the fast path of ``publisher build``: it imports nothing
 heavy (no pydantic, no SQLAlchemy), so that ``publisher build`` with nothing
-changed costs little more than the scan.  The stamp is a cache: deleting it
-only costs one full (still incremental) build.
+changed costs little more than the scan (:func:`look`).  The stamp is a cache:
+deleting it only costs one full (still incremental) build.
 """
 
 from __future__ import annotations
@@ -73,7 +76,8 @@ def _outputs(paths: list[str]) -> dict[str, list[int]]:
 
 
 def config_digest(config: Config | Snapshot) -> str:
-    """The hash of the config file's bytes (taken when a Builder is made, close to when the file was read)."""
+    """The hash of the config file's bytes (a Builder takes it at its first build, close to when the config
+    was read, and stamps every build with it: the stamp's snapshot of the config is keyed by it)."""
     return _digest(config.path.read_bytes())
 
 
@@ -99,7 +103,7 @@ def _load(path: Path) -> dict[str, Any] | None:
     return stamp if isinstance(stamp, dict) else None
 
 
-def inputs_digest(config: Config, stats: list[FileStat]) -> str:
+def inputs_digest(config: Config | Snapshot, stats: list[FileStat]) -> str:
     """The fingerprint of a build's inputs besides the config file (computed once per build)."""
     return fingerprint(stats, [str(p) for p in config.template_dirs], config.database_url)
 
@@ -160,15 +164,3 @@ def look(config_path: Path, now: datetime) -> Look | None:
     stats = scan_posts(Path(inputs["posts_root"]), inputs["folders"])
     digest = fingerprint(stats, inputs["template_dirs"], inputs["database_url"])
     return Look(stamp, stats, digest, _holds(stamp, digest, now))
-
-
-def quick_check(config_path: Path, now: datetime) -> int | None:
-    """The fast path of ``publisher build``: the number of posts scanned if nothing changed, else None.
-
-    Any doubt (an unusual config, no stamp, a changed input) answers None and the full build runs.
-    """
-    try:
-        seen = look(config_path, now)
-    except Exception:  # noqa: BLE001 - the fast path never fails a build: the full build will report
-        return None
-    return len(seen.stats) if seen is not None and seen.fresh else None

@@ -3,12 +3,15 @@
 SQLAlchemy Core over SQLite by default (any SQLAlchemy URL works, so
 PostgreSQL can serve later).  The store opens the database, brings its schema
 up to date with the migrations in :mod:`publisher.schema`, and offers the few
-queries the build needs.
+queries the build needs.  On SQLite, the bulk post writes and the large reads
+of a first build go through the driver itself (:mod:`publisher.litestore`),
+storing exactly what SQLAlchemy stores.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -46,7 +49,7 @@ class Store:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the driver-level bulk paths
             raise StateError(_safe_url(self.url), _reason(exc)) from exc
 
     # -- schema -----------------------------------------------------------
@@ -184,9 +187,11 @@ def _safe_url(url: str) -> str:
         return url.split("@")[-1]
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def _reason(exc: Exception) -> str:
     original = getattr(exc, "orig", None)
-    text = str(original or exc).splitlines()[0]
+    text = (str(original or exc).splitlines() or [type(exc).__name__])[0]
     if "locked" in text:
         return f"{text}: another process holds the database; it will be retried"
+    if "disk I/O error" in text or "database or disk is full" in text:
+        return f"{text}: the disk may be full or a file size limit reached; free space and it will be retried"
     return text

@@ -74,7 +74,7 @@ def normalise_email(text: str) -> str:
     if not value:
         raise SubscriberError("email", "no address given")
     try:
-        info = validate_email(value, check_deliverability=False)
+        info = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise SubscriberError(_shown(value), str(exc)) from exc
     return f"{info.local_part.lower()}@{info.domain.lower()}"

@@ -58,6 +58,7 @@ class SyncResult:
     changed: int = 0
     deleted: int = 0
     renamed: int = 0
+    unread: int = 0  # files seen by the scan that could not be read (gone, permissions): retried next build
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -170,6 +171,7 @@ def _read_one(source: str, stat: FileStat, row: IndexRow | None, tz: tzinfo, res
         data = read_file(source, stat.size)
     except OSError as exc:
         log.warning("%s: can't read the file (%s); it will be retried", source, exc.strerror)
+        result.unread += 1
         return
     digest = content_hash(data)
     base = {"path": stat.path, "mtime_ns": stat.mtime_ns, "size": stat.size, "content_hash": digest}

@@ -249,3 +249,30 @@ def test_discovery_links_name_every_format(builder):
     assert len(report.discovery) == 3
     assert any('type="application/atom+xml"' in tag and 'href="https://fixture.example.net/feeds/atom.xml"' in tag
                for tag in report.discovery)
+
+
+def test_atomic_writes_leave_one_whole_readable_file(tmp_path):
+    from publisher.output import write_atomic, write_if_changed
+
+    target = tmp_path / "deep" / "feed.xml"
+    write_atomic(target, b"first")
+    assert write_if_changed(target, b"second version") is True
+    assert target.read_bytes() == b"second version" and (target.stat().st_mode & 0o777) == 0o644
+    before = target.stat().st_mtime_ns
+    assert write_if_changed(target, b"second version") is False and target.stat().st_mtime_ns == before
+    assert [p.name for p in target.parent.iterdir()] == ["feed.xml"]  # no temporary file left
+
+
+def test_a_failed_atomic_write_replaces_nothing_and_leaves_no_temporary(tmp_path):
+    from publisher.errors import OutputError
+    from publisher.output import write_atomic
+
+    target = tmp_path / "feed.xml"
+    target.mkdir()  # the rename over it fails
+    (target / "keep").write_bytes(b"old")
+    with pytest.raises(OutputError, match="nothing was replaced"):
+        write_atomic(target, b"new")
+    assert (target / "keep").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feed.xml"]
+    with pytest.raises(OutputError, match="can't create the file"):
+        write_atomic(target / "keep" / "below.xml", b"x")  # its folder is a file

@@ -191,3 +191,14 @@ def test_digest_send_then_deliveries_show_the_counts(mailing_site: Path):
     assert shown.exit_code == 0 and "list weekly" in shown.stdout and "1 sent, 0 queued" in shown.stdout
     again = invoke("digest", "send", "weekly", "--config", config)
     assert again.exit_code == 0 and len(list((mailing_site / "outbox").rglob("*.eml"))) == 1  # nothing twice
+
+
+def test_digest_preview_with_nothing_new_says_so_and_latest_shows_the_latest(mailing_site: Path, tmp_path: Path):
+    config = str(mailing_site / "config.toml")
+    invoke("build", "--config", config)
+    plain = invoke("digest", "preview", "weekly", "--out", str(tmp_path), "--config", config)
+    assert plain.exit_code == 1 and "add --latest" in plain.stderr
+    latest = invoke("digest", "preview", "weekly", "--latest", "--out", str(tmp_path), "--config", config)
+    assert latest.exit_code == 0, latest.output
+    assert latest.stdout.splitlines() == [str(tmp_path / f"weekly.{ext}") for ext in ("html", "txt", "eml")]
+    assert "A post with front matter" in (tmp_path / "weekly.txt").read_text()

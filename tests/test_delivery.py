@@ -106,6 +106,24 @@ def test_a_send_delivers_each_active_subscriber_once_and_marks_the_digest_sent(c
     assert again.finished and again.sent == 0 and provider.calls == 3
 
 
+def test_every_recipient_gets_their_own_verifiable_unsubscribe_link(config, store, clock):
+    from publisher.tokens import Signer, server_secret, unsubscribe_url
+
+    add_subscribers(store, 130)
+    add_digest(store)
+    provider = FakeProvider(max_batch=40)
+    make_sender(config, store, clock, provider).send(1)
+    signer = Signer(server_secret(config, ENVIRON))
+    prefix = "https://news.example.org/newsletter/unsubscribe/"
+    secrets = {i: f"secret{i}" for i in range(1, 131)}
+    assert len(provider.recipients) == 130
+    for recipient in provider.recipients:
+        assert recipient.unsubscribe_url == unsubscribe_url(config, signer, recipient.subscriber_id,
+                                                            secrets[recipient.subscriber_id], "weekly")
+        token = recipient.unsubscribe_url.removeprefix(prefix)
+        assert signer.verify(token, "unsubscribe", secrets.get, NOW) == (recipient.subscriber_id, "weekly")
+
+
 def test_twenty_thousand_subscribers_are_claimed_in_bounded_batches_and_sent_exactly_once(config, store, clock):
     add_subscribers(store, 20_000)
     add_digest(store)
@@ -365,3 +383,41 @@ def test_the_governor_halves_on_throttle_and_creeps_back_to_unlimited():
         rates.append(governor.rate)
     assert rates == [50, 75, None]  # +25 (a quarter of the learned 100/s) per clean batch, then unlimited
     assert not governor.throttle(retry_after=3600)  # too long to wait inside a run
+
+
+def test_a_dead_local_owner_is_recognised_and_a_live_or_remote_one_is_not():
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from publisher.delivery import owner_is_dead
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    host = socket.gethostname()
+    assert owner_is_dead(f"{host}:{child.pid}:abcd")
+    assert not owner_is_dead(f"{host}:{os.getpid()}:abcd")  # ourselves
+    assert not owner_is_dead(f"{host}:1:abcd")  # init is alive
+    assert not owner_is_dead(f"another-host.example:{child.pid}:abcd")
+    assert not owner_is_dead("garbage")
+
+
+def test_a_lease_held_by_a_dead_sender_of_this_host_is_taken_over_before_it_expires(config, store, clock):
+    import socket
+    import subprocess
+    import sys
+
+    add_subscribers(store, 30)
+    add_digest(store)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = f"{socket.gethostname()}:{child.pid}:dead"
+    assert Ledger(store, clock).acquire(1, dead, 300)  # the dead sender's lease runs for five more minutes
+    provider = FakeProvider()
+    report = make_sender(config, store, clock, provider).send(1)
+    assert report.finished and report.sent == 30 and len(provider.accepted) == 30
+    add_digest(store, digest_id=2)
+    assert Ledger(store, clock).acquire(2, "other-host.example:1:live", 300)  # not ours to judge: wait
+    held = make_sender(config, store, clock, FakeProvider()).send(2)
+    assert held.held_by == "other-host.example:1:live" and held.sent == 0

@@ -72,12 +72,13 @@ def test_list_items_wrap_under_their_marker():
     assert lines[0].startswith("- long") and all(line.startswith("  long") for line in lines[1:])
 
 
-_TAGS = st.sampled_from(["p", "div", "ul", "ol", "li", "blockquote", "pre", "code", "em", "strong", "h2", "table",
-                         "tr", "td", "span"])
+_TAGS = st.sampled_from(["p", "div", "ul", "ol", "li", "blockquote", "pre", "code", "em", "strong", "h2", "h4", "table",
+                         "thead", "tr", "th", "td", "span", "dl", "dt", "dd", "figure", "figcaption", "sup", "section"])
 _FRAGMENT = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="<>&"), max_size=20),
     _TAGS.map(lambda tag: f"<{tag}>"), _TAGS.map(lambda tag: f"</{tag}>"),
     st.just('<a href="https://x.example/p">'), st.just("</a>"), st.just("<br>"), st.just('<img alt="pic">'),
+    st.just("<hr>"), st.just("<hr/>"), st.just("<wbr>"), st.just('<input type="checkbox">'), st.just("<!-- c -->"),
 )
 
 
@@ -92,3 +93,7 @@ def test_any_html_gives_text_without_markup_and_consistent_numbers(fragments):
         if "[" not in html:
             assert number in refs.numbers.values()
     assert sorted(refs.numbers.values()) == list(range(1, len(refs.numbers) + 1))
+
+
+def test_a_horizontal_rule_becomes_a_separator_line():
+    assert text("<p>One</p><hr><p>Two</p>").split("\n\n") == ["One", "* * *", "Two"]

@@ -76,6 +76,34 @@ def test_a_snapshot_survives_the_stamp_and_renders_alike(tmp_path):
     assert Builder(Snapshot(values)).render_key() == Builder(config).render_key()
 
 
+def test_litestore_reads_what_the_sqlalchemy_store_reads(tmp_path):
+    from publisher.state import Store
+
+    site = make_site(tmp_path)
+    full_build(site, FrozenClock(NOW))
+    url = f"sqlite:///{site / 'state' / 'publisher.db'}"
+    full, lite = Store(url), LiteStore(url)
+    try:
+        for kinds in ([], ["blog", "show-and-tell"], ["blog"]):
+            for match in ({}, {"kind": "blog"}, {"author": "rowan-ash"}):
+                want = [dict(row._mapping) for row in full.feed_rows(NOW, kinds, 50, **match)]
+                got = [dict(row._mapping) for row in lite.feed_rows(NOW, kinds, 50, **match)]
+                assert got == want and [type(v) for r in got for v in r.values()] == \
+                       [type(v) for r in want for v in r.values()]
+            assert lite.next_due(NOW, kinds) == full.next_due(NOW, kinds) is not None
+            assert lite.distinct("author", kinds) == full.distinct("author", kinds)
+            with full.begin() as a, lite.begin() as b:
+                later = datetime(2031, 1, 1, tzinfo=timezone.utc)
+                assert [tuple(r) for r in lite.unpublished(b, later, kinds)] == \
+                       [tuple(r) for r in full.unpublished(a, later, kinds)]
+                assert lite.entry_ids(b) == full.entry_ids(a)
+        assert lite.index() == full.index()
+        assert lite.feed_rows(NOW, [], 2)[0].created_at.tzinfo == timezone.utc
+    finally:
+        full.close()
+        lite.close()
+
+
 # -- the same builds, row for row and byte for byte ---------------------------------------------
 
 def edit(site: Path, step: int) -> None:

@@ -100,3 +100,19 @@ def test_any_front_matter_gives_a_mapping_or_a_value_error(yaml_text: str) -> No
     else:
         assert found is not None
         json.dumps(found[1], allow_nan=False)
+
+
+def test_an_explicit_tag_on_a_wrong_value_is_a_post_error_not_a_crash():
+    from datetime import timezone
+
+    from publisher.errors import PostError
+    from publisher.posts import read_post
+
+    for body in (b"Body\n\n:x: !!timestamp nope\n", b"---\ndate: !!timestamp nope\n---\nBody\n"):
+        name = "a.snip.markdown" if body.startswith(b"Body") else "a.md"
+        try:
+            read_post(name, body, 1.0, tz=timezone.utc, source=name)
+        except PostError as error:
+            assert "!!timestamp" in str(error) and str(error).count("\n") == 0
+        else:
+            raise AssertionError("a broken tagged value must be reported")

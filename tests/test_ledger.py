@@ -328,3 +328,64 @@ def test_both_durability_settings_record_the_same(tmp_path, clock, durable):
     assert [row.provider_id for row in rows(store)] == [f"p{row.id}" for row in rows(store)]
     with store.begin() as conn:  # the pooled connection is back to the store's setting (NORMAL = 1)
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+
+
+# -- the driver-level SQLite statements and the portable ones agree ---------------------------------
+
+
+def _scenario(store, clock) -> tuple[list, list, list]:
+    """Enqueue, claim, record a mix (one shared provider ID, unique ones, none, deferred, failed), claim again."""
+    add_subscribers(store, 40)
+    add_digest(store)
+    ledger = Ledger(store, clock, backoff=Backoff(jitter=0))
+    assert ledger.enqueue(1, "weekly", DOMAIN) == 40
+    assert ledger.enqueue(1, "weekly", DOMAIN) == 0
+    with store.begin() as conn:  # one row came back from an interrupted send: its mark must survive "sent"
+        conn.exec_driver_sql("UPDATE deliveries SET reason = ? WHERE id = 3", (IN_DOUBT,))
+    first = ledger.claim(1, 30)
+    results = [Result(c.delivery_id, "sent", provider_id="batch-1") for c in first[:20]]
+    results += [Result(c.delivery_id, "sent", provider_id=f"own-{c.delivery_id}") for c in first[20:24]]
+    results += [Result(c.delivery_id, "sent") for c in first[24:26]]
+    results += [Result(first[26].delivery_id, "deferred", reason="http 429"),
+                Result(first[27].delivery_id, "failed", reason="bad\naddress")]
+    recorded = ledger.record(results)  # first[28:] stay sending: the provider never answered for them
+    assert (recorded.sent, recorded.deferred, recorded.failed) == (26, 1, 1)
+    clock.advance(days=1)
+    second = ledger.claim(1, 100)
+    return first, second, rows(store)
+
+
+def test_the_sqlite_fast_path_and_the_portable_statements_write_the_same_rows(tmp_path, monkeypatch):
+    import publisher.ledger as ledger_module
+
+    fast = _scenario(open_store(tmp_path / "fast.db", FrozenClock(NOW)), FrozenClock(NOW))
+    monkeypatch.setattr(ledger_module, "_fast_sqlite", lambda conn: False)
+    portable = _scenario(open_store(tmp_path / "portable.db", FrozenClock(NOW)), FrozenClock(NOW))
+    assert fast == portable
+    first, second, found = fast
+    by_id = {row.id: row for row in found}
+    assert [by_id[c.delivery_id].provider_id for c in first[:26]] == (
+        ["batch-1"] * 20 + [f"own-{c.delivery_id}" for c in first[20:24]] + [None, None])
+    assert by_id[3].state == "sent" and by_id[3].reason == IN_DOUBT
+    assert {by_id[c.delivery_id].reason for c in first[:26] if c.delivery_id != 3} == {None}
+    assert (by_id[first[27].delivery_id].state, by_id[first[27].delivery_id].reason) == ("failed", "bad address")
+    # the second claim: the 10 rows still queued, then the deferred row now due; never the 2 left sending
+    assert [c.delivery_id for c in second] == sorted([row.id for row in found if row.id > 30]
+                                                    + [first[26].delivery_id])
+    assert all(c.attempts == (2 if c.delivery_id == first[26].delivery_id else 1) for c in second)
+    assert second[0].secret == f"secret{second[0].subscriber_id}" and second[0].name == f"Reader {second[0].subscriber_id}"
+
+
+def test_the_portable_enqueue_statement_is_idempotent_too(store, clock):
+    from publisher.ledger import _enqueue_statement
+
+    add_subscribers(store, 12)
+    add_digest(store)
+    with store.begin() as conn:
+        statement = _enqueue_statement(1, "weekly", DOMAIN, "nonce123", NOW, "some-other-database")
+        assert "ON CONFLICT" not in str(statement)
+        assert conn.execute(statement).rowcount == 12
+    add_subscribers(store, 3, start=100)
+    with store.begin() as conn:
+        assert conn.execute(_enqueue_statement(1, "weekly", DOMAIN, "nonce123", NOW, "other")).rowcount == 3
+    assert sorted(row.subscriber_id for row in rows(store)) == list(range(1, 13)) + [100, 101, 102]

@@ -177,3 +177,17 @@ def test_preview_writes_files_and_records_nothing(world: World, tmp_path: Path):
     from publisher.newsletter import recent_digests
 
     assert recent_digests(world.store) == []
+
+
+def test_digest_send_first_finishes_an_interrupted_digest(world: World):
+    post(world.site, "fresh-news", "2024-04-02 09:00:00 +0000", "Fresh news")
+    world.at(datetime(2024, 4, 5, 15, 0, 5, tzinfo=timezone.utc))
+    composed = world.newsletter.composer().compose("weekly", world.slot())
+    ledger = Ledger(world.store, clock=world.clock)
+    ledger.enqueue(composed.digest_id, "weekly", world.config.message_id_domain)
+    ledger.start(composed.digest_id)  # as if a sender had started and been killed before sending anything
+    assert ledger.counts(composed.digest_id)["queued"] == 2 and world.messages() == []
+    world.clock.advance(minutes=10)
+    outcome = world.newsletter.send_now("weekly")
+    assert outcome.digest_id == composed.digest_id and outcome.report.sent == 2
+    assert len(world.messages()) == 2 and Ledger(world.store).counts(composed.digest_id)["sent"] == 2

@@ -346,3 +346,13 @@ def test_retry_after_absent_or_garbled() -> None:
     assert retry_after({"retry-after": "soon"}, NOW) is None
     assert retry_after({"x-ratelimit-reset": "x"}, NOW) is None
     assert retry_after({"retry-after": "soon", "x-ratelimit-reset": "30"}, NOW) == 30.0
+
+
+def test_every_client_verifies_tls_with_one_shared_context(api):
+    import ssl
+
+    first, second = make("mailgun", api), make("sendgrid", api)
+    with first, second:
+        contexts = [provider._client._transport._pool._ssl_context for provider in (first, second)]
+    assert contexts[0] is contexts[1]  # the CA bundle is loaded once per process, not once per send
+    assert contexts[0].verify_mode == ssl.CERT_REQUIRED and contexts[0].check_hostname

@@ -230,7 +230,7 @@ def test_auth_with_the_password_from_the_environment(auth_server: SmtpServer, ce
 def test_the_server_really_requires_auth(auth_server: SmtpServer, certs: Certificates) -> None:
     with provider_for(auth_server, security="starttls", ca_file=certs.ca_file) as provider:
         [result] = provider.send(make_letter(), make_recipients(1))
-    assert result.outcome == "failed" and "530" in str(result.reason)
+    assert result.outcome == "deferred" and "530" in str(result.reason) and "set username and password_env" in result.reason
     assert auth_server.messages == []
 
 
@@ -319,9 +319,10 @@ def test_each_reply_maps_to_its_outcome(server: SmtpServer, stage: str, reply: i
     assert server.connections == (2 if line.startswith("421") else 1)
 
 
-def test_a_refused_sender_fails_without_bouncing_the_recipient() -> None:
+def test_a_refused_sender_defers_the_recipient_without_failing_or_bouncing_it() -> None:
     result = classify(5, 550, b"5.1.8 Bad sender address", "MAIL FROM")
-    assert (result.outcome, result.bounce) == ("failed", False)
+    assert (result.outcome, result.bounce) == ("deferred", False)
+    assert "check the list's from_address" in result.reason
 
 
 @pytest.mark.parametrize(

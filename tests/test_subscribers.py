@@ -392,3 +392,12 @@ def test_the_same_paths_work_on_postgresql(tmp_path):
         with store.begin() as conn:
             metadata.drop_all(conn, tables=tables)
         store.close()
+
+
+def test_an_address_needing_smtputf8_is_refused_with_a_clear_reason():
+    from publisher.subscribers import normalise_email
+
+    with pytest.raises(SubscriberError) as caught:
+        normalise_email("josé@example.org")
+    assert "josé@example.org" in str(caught.value) and "\n" not in str(caught.value)
+    assert normalise_email("jose@bücher.example") == "jose@bücher.example"  # an IDN domain is fine (IDNA on the wire)

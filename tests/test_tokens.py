@@ -156,3 +156,61 @@ def test_unsubscribe_url_is_under_the_web_url(tmp_path):
     prefix = "https://example.org/newsletter/unsubscribe/"
     assert url.startswith(prefix)
     assert verify(url.removeprefix(prefix)) == (7, "news")
+
+
+# -- the construction and the batch API ------------------------------------------------------------
+
+
+def _unpadded_b64decode(token: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+
+
+def test_the_mac_is_one_hmac_sha256_keyed_by_the_server_secret_over_both_secrets_and_the_payload():
+    import hmac
+
+    server = b"server-secret-for-tests-0123456789"
+    expires = NOW + timedelta(days=2)
+    raw = _unpadded_b64decode(Signer(server).token(7, "sécret", "news", "confirm", expires_at=expires))
+    payload = f"7:{int(expires.timestamp())}:news".encode()
+    message = b"publisher-token-v2\0" + b"7:confirm" + "6:sécret".encode() + payload
+    assert raw[0] == 2 and raw[33:] == payload
+    assert raw[1:33] == hmac.digest(server, message, "sha256")
+
+
+def test_a_version_one_token_is_no_longer_accepted():
+    import base64
+    import hashlib
+    import hmac
+
+    server, payload = b"server-secret-for-tests-0123456789", b"7::news"
+    key = hmac.new(server, b"publisher-subscriber-key\0" + SECRETS[7].encode(), hashlib.sha256).digest()
+    mac = hmac.new(key, b"publisher-token-v1\0unsubscribe\0" + payload, hashlib.sha256).digest()
+    old = base64.urlsafe_b64encode(b"\x01" + mac + payload).rstrip(b"=").decode()
+    with pytest.raises(TokenError, match="older version"):
+        verify(old)
+
+
+def test_text_cannot_move_between_purpose_secret_and_payload():
+    """The purpose and the secret are length-prefixed: the same bytes split differently sign differently."""
+    token = SIGNER.token(7, "ab", "news", purpose="confirm")
+    assert SIGNER.verify(token, "confirm", {7: "ab"}.get, NOW) == (7, "news")
+    for purpose, secret in (("confirma", "b"), ("confir", "mab"), ("confirm", "a")):
+        with pytest.raises(TokenError, match="signature"):
+            SIGNER.verify(token, purpose, {7: secret}.get, NOW)
+
+
+@given(st.lists(st.tuples(ids, st.text(min_size=1, max_size=40)), max_size=20), list_names, purposes,
+       st.sampled_from(["", "https://example.org/newsletter/unsubscribe/"]))
+def test_the_batch_makes_exactly_the_tokens_made_one_by_one(rows, list_name, purpose, prefix):
+    made = SIGNER.tokens(rows, list_name, purpose, prefix=prefix)
+    assert made == [prefix + SIGNER.token(i, secret, list_name, purpose) for i, secret in rows]
+    for (subscriber_id, secret), url in zip(rows, made):
+        token = url.removeprefix(prefix)
+        assert SIGNER.verify(token, purpose, {subscriber_id: secret}.get, NOW) == (subscriber_id, list_name)
+
+
+def test_the_batch_rejects_a_negative_subscriber_id():
+    with pytest.raises(ValueError):
+        SIGNER.tokens([(1, "a"), (-1, "b")], "news")

@@ -104,9 +104,13 @@ class World:
         (site / "posts" / "blog").mkdir(parents=True)
         write_post(site, "last-year", "Old news from last year", "2025-06-06 10:00:00 +0000")
         self.config, self.handle = self._serve()
-        self.builder = Builder(self.config, clock=self.clock)
-        self.builder.build()
-        self.store = Store(self.config.database_url, clock=self.clock)
+        try:
+            self.builder = Builder(self.config, clock=self.clock)
+            self.builder.build()
+            self.store = Store(self.config.database_url, clock=self.clock)
+        except BaseException:
+            self.handle.stop()
+            raise
         self.newsletter = Newsletter(self.config, self.store, clock=self.clock, environ=ENV)
 
     def _serve(self) -> tuple[Config, ServerHandle]:
@@ -332,3 +336,20 @@ def test_sign_up_confirm_digest_unsubscribe_then_no_digest(world: World) -> None
         finally:
             for watch in watches.values():
                 watch.close()
+
+
+def test_a_feed_opened_in_the_browser_shows_the_readable_page_from_its_stylesheet(world: World) -> None:
+    """Served to a browser as XML under the CSP, the Atom feed is turned into a page by feed.xsl (not left blank)."""
+    feed_url = f"{world.origin}/feeds/atom.xml"
+    with chromium() as browser:
+        page = browser.new_page()
+        blocked: list[str] = []
+        page.on("console", lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text
+                and "feed.xsl" in msg.text else None)
+        response = page.goto(feed_url)
+        assert response is not None and response.status == 200
+        assert response.headers["content-type"].startswith("application/xml")
+        body = page.inner_text("body")
+        page.close()
+    assert not blocked, blocked
+    assert "This is a web feed" in body and "Old news from last year" in body

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from publisher.mail.letter import Letter, fill
 
 log = logging.getLogger(__name__)
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 HTML_LIMIT = 102 * 1024  # bytes of UTF-8 HTML, placeholders filled with their longest values
 WORST_CASE = {"name": "N" * 200, "email": "e" * 320, "unsubscribe_url": "u" * 400}
 _LIST_ID_UNSAFE = re.compile(r"[\x00-\x1f\x7f<>\"]")
@@ -94,8 +95,11 @@ class Composer:
                      " (summaries)" if composed.summaries_only else "", time.perf_counter() - started)
         return composed
 
-    def preview(self, list_name: str) -> Composed | None:
-        """The list's next digest as it would be now, stored and written nowhere; None when nothing is new."""
+    def preview(self, list_name: str, *, latest: bool = False) -> Composed | None:
+        """The list's next digest as it would be now, stored and written nowhere; None when nothing is new.
+
+        With ``latest``, nothing new previews the list's latest posts instead (to check the templates).
+        """
         mailing_list = self._list(list_name)
         now = self.clock.now()
         try:
@@ -103,6 +107,10 @@ class Composer:
         except ValueError as exc:
             raise DigestError(list_name, f"lists.{list_name}.schedule: {exc}; fix the cron expression") from exc
         _span, chosen = self._choose(list_name, mailing_list, slot)
+        if not chosen.rows and latest:
+            with self.store.begin() as conn:
+                chosen = select_posts(conn, self.config, mailing_list, Window(since=_EPOCH, cutoff=now, first=False))
+            log.info("list %s: previewing the latest %d posts instead", list_name, len(chosen.rows))
         if not chosen.rows:
             return None
         posts = [digest_post(self.config, mailing_list.tz, values)

@@ -102,7 +102,7 @@ class _Converter(HTMLParser):
             self.inline.append(_BREAK)
         elif tag == "hr":
             self.flush()
-            self.blocks.append(("* * *", False))
+            self.blocks.append(("* * *", False, False))
         elif tag == "img":
             alt = _SPACE.sub(" ", attr.get("alt") or "").strip()
             self.inline.append(f"[image: {alt}]" if alt else "")

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from html import escape
 
 from publisher.errors import RenderError
@@ -122,8 +123,12 @@ def discovery_links(feed: Feed) -> list[str]:
     return links
 
 
+@lru_cache(maxsize=512)
 def clean_text(text: str) -> str:
-    """``text`` without the characters no feed should carry (see ``_UNWANTED``)."""
+    """``text`` without the characters no feed should carry (see ``_UNWANTED``).
+
+    Cached: every format cleans the same entry HTML again.
+    """
     return _UNWANTED.sub("", text)
 
 

@@ -90,7 +90,7 @@ class SendgridProvider(HttpProvider):
         body = b'{"personalizations": [' + personalizations.encode("ascii") + b"]" + prepared.tail
         response = self.post(PATH, body, "application/json")
         provider_id = response.headers.get("x-message-id")
-        return [Result(r.delivery_id, "sent", provider_id=provider_id) for r in batch]
+        return [Result(r.delivery_id, "sent", None, None, provider_id) for r in batch]  # positional: cheaper
 
     def recipient_fault(self, error: Rejected) -> bool:
         """A 400 whose errors point into ``personalizations``: narrow the batch down."""

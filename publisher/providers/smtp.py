@@ -17,7 +17,8 @@ One message, one transaction
     - 4xx (421, 450, 451, 452, 454...): ``deferred``, the reply as the reason; 421 also closes the
       connection (the next message opens a new one);
     - 5xx: ``failed``; ``bounce`` (the address is bad) when the enhanced status code is 5.1.x or
-      5.2.1, or, with no enhanced code, for 550, 551 and 553.  A 5xx to MAIL FROM is never a bounce;
+      5.2.1, or, with no enhanced code, for 550, 551 and 553.  A 5xx to MAIL FROM (sender refused, AUTH
+      required) is the operator's to fix, not the recipient's: ``deferred`` with the hint, never a bounce;
     - connection lost or timed out: ``deferred``.  After the message body was sent the server may
       have taken it: the reason says "in doubt", and the resend carries the same Message-ID.  The
       connection is re-opened for the rest of the chunk.
@@ -434,8 +435,15 @@ def classify(delivery_id: int, code: int, reply: bytes | str, stage: str) -> Res
     reason = f"smtp {text} (at {stage})"
     if 200 <= code < 300:
         return Result(delivery_id, "sent")
+    if code >= 500 and stage == "MAIL FROM":
+        # The sender address is refused: the recipients are not at fault, so none is failed for it;
+        # they are retried with backoff (and fail only after the ledger's last attempt) while the operator fixes it.
+        hint = ("the server requires AUTH: set username and password_env" if code == 530
+                else "the server refused the sender: check the list's from_address")
+        log.error("smtp %s; %s (recipients are retried, not failed)", text, hint)
+        return Result(delivery_id, "deferred", reason=f"{reason}: {hint}")
     if code >= 500:
-        return Result(delivery_id, "failed", reason=reason, bounce=stage != "MAIL FROM" and is_hard_bounce(code, text))
+        return Result(delivery_id, "failed", reason=reason, bounce=is_hard_bounce(code, text))
     return Result(delivery_id, "deferred", reason=reason if 400 <= code < 500 else f"unexpected {reason}")
 
 

@@ -41,10 +41,12 @@ TYPES = {
 }
 NAMES = {"atom.xml": ATOM, "rss.xml": RSS}
 CACHE_CONTROL = "public, max-age=300"
-# What a feed shown through its XSLT, or a digest's web copy, may use: the inline CSS they
-# carry, images; never a script (headless Chromium applies the XSLT with no script-src).
+# What a digest's web copy may use: the inline CSS it carries and images; never a script.
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; base-uri 'none'; " \
            "form-action 'none'; frame-ancestors 'none'"
+# A feed shown to a browser through its XSLT: the same, plus the feed's own stylesheet, which
+# Chromium loads under script-src ('self'; without it the page stays blank); never an inline or foreign script.
+FEED_VIEW_CSP = PAGE_CSP.replace("default-src 'none';", "default-src 'none'; script-src 'self';")
 CACHE_SIZE = 256
 
 
@@ -87,7 +89,7 @@ class FeedFiles:
         answer["Content-Type"] = BROWSER_XML if browser else version.content_type
         answer["X-Content-Type-Options"] = "nosniff"
         if browser or version.content_type.startswith("text/html"):
-            answer["Content-Security-Policy"] = PAGE_CSP
+            answer["Content-Security-Policy"] = FEED_VIEW_CSP
         answer["Content-Length"] = str(len(data))
         return Response(b"" if method == "HEAD" else data, headers=answer)
 

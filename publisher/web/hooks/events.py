@@ -87,7 +87,7 @@ def number(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value > 0 else None
+        return value if 0 < value < 2**63 else None  # beyond a database integer: not one of ours
     if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
         return int(value.strip()) or None
     return None

@@ -48,7 +48,8 @@ def verify(key: bytes, headers: Any, body: bytes, now: float) -> Verified:
     if not isinstance(signature, dict):
         raise Forbidden("no Mailgun signature in the body")
     timestamp, token, given = (str(signature.get(k, "")) for k in ("timestamp", "token", "signature"))
-    if not (timestamp and token and given) or not hmac.compare_digest(sign(key, timestamp, token), given.lower()):
+    if not (timestamp and token and given) or not hmac.compare_digest(
+            sign(key, timestamp, token).encode(), given.lower().encode("utf-8", "surrogatepass")):
         raise Forbidden("the Mailgun signature does not match")
     try:
         age = now - float(timestamp)
