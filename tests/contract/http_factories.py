@@ -38,6 +38,7 @@ def _factory(kind: str, faults: set[str], **section: Any) -> Any:
         return provider, Inbox(lambda: server.inbox(kind), inject, faults=faults)
 
     factory.__name__ = f"{kind}_factory"
+    factory.faults = faults  # type: ignore[attr-defined]  # what the contract suite may inject, known before collection
     return factory
 
 
