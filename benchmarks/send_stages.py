@@ -240,7 +240,7 @@ def http_stage(prepared: Prepared, provider: str, server: Any, reps: int = 5) ->
     batches = guarded(measures[:1], lambda: [_provider_only(prepared, provider, server, measures[0][0], reps)],
                       HTTP_TARGET)
     whole = guarded(measures[1:], lambda: [_http_sender(prepared, provider, server, measures[1][0],
-                                                        (reps + 1) // 2)], HTTP_TARGET)
+                                                        (reps + 1) // 2)], None)
     return batches + whole
 
 
@@ -337,7 +337,9 @@ def _http_sender(prepared: Prepared, name: str, server: Any, measure: str, reps:
         problems = problems or _server_check(server, run.sent, prepared.subscribers)
         runs.append(run)
     middle = sorted(runs, key=lambda run: run.rate)[len(runs) // 2]
-    return Figure(measure, middle.rate, "recipients/s", HTTP_TARGET,
+    # Shown, not judged: the 150,000 recipients/s is for the HTTP batch path (the row above);
+    # its "with the ledger on" applies to the SMTP target.  This row is the whole send, ledger included.
+    return Figure(measure, middle.rate, "recipients/s", None,
                   detail=f"{problems}median of {len(runs)} sends, each from a fresh database, incl. enqueue: "
                          f"{samples([run.rate for run in runs])}; {middle.line}")
 
