@@ -58,6 +58,8 @@ class DigestOutcome:
     report: Any = None  # publisher.delivery.SendReport
 
     def line(self) -> str:
+        if self.digest_id is None and self.slot is None:
+            return f"list {self.list_name}: no slot due within the grace time; nothing sent"
         if self.digest_id is None:
             return f"list {self.list_name}: no new posts since the last digest; nothing sent"
         return f"list {self.list_name}: {self.report.line() if self.report else f'digest {self.digest_id} composed'}"
@@ -98,7 +100,7 @@ class Newsletter:
         mailing_list = self.config.mailing_list(list_name)
         slot = latest_slot(mailing_list, self.clock.now())
         if slot is None:
-            log.info("list %s: no slot within the grace time (%ss); nothing to do", list_name, mailing_list.grace)
+            log.debug("list %s: no slot within the grace time (%ss)", list_name, mailing_list.grace)
             return DigestOutcome(list_name, None, None)
         return self.run_slot(list_name, slot)
 

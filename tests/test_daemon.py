@@ -164,3 +164,27 @@ serve = true
     assert page.status_code == 200 and "content-security-policy" in page.headers
     assert process.returncode == 0, err
     assert "serving the subscriber pages" in err and err.rstrip().endswith("publisher daemon stopped")
+
+
+def test_a_slot_missed_while_down_goes_out_once_at_start_within_the_grace_time(site, monkeypatch):
+    from publisher.subscribers import Subscribers
+
+    from .test_newsletter import LIST, post
+
+    monkeypatch.setenv("PUBLISHER_SECRET", "daemon-catch-up-secret")
+    (site / "config.toml").write_text((site / "config.toml").read_text() + LIST)
+    clock = FrozenClock(datetime(2024, 4, 2, 10, 0, tzinfo=timezone.utc))
+    post(site, "fresh-news", "2024-04-02 09:00:00 +0000", "Fresh news")
+    daemon = Daemon(load_config(site / "config.toml"), clock=clock)
+    assert daemon.build_job()
+    Subscribers(daemon.newsletter.store, clock=clock).add("ada@example.org", lists=["weekly"])
+    clock.set(datetime(2024, 4, 5, 20, 0, tzinfo=timezone.utc))  # down at Friday's 16:00 (BST) slot, back 5 hours later
+    daemon.catch_up_job()
+    daemon.catch_up_job()  # a second start: the slot's digest is already stored and sent
+    assert len(list((site / "outbox").rglob("*.eml"))) == 1
+    clock.set(datetime(2024, 4, 13, 9, 0, tzinfo=timezone.utc))  # back 18 hours after the next slot: past the grace
+    post(site, "later-news", "2024-04-08 09:00:00 +0000", "Later news")
+    daemon.catch_up_job()
+    assert len(list((site / "outbox").rglob("*.eml"))) == 1  # skipped; the post goes out with the next digest
+    daemon.builder.close()
+    daemon.newsletter.store.close()
