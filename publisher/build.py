@@ -10,6 +10,10 @@ or from the stamp's :class:`publisher.snapshot.Snapshot` of one, and keeps its
 posts in a :class:`publisher.state.Store` or a
 :class:`publisher.litestore.LiteStore` (``publisher build`` with a few changed
 posts uses the latter two: see :mod:`publisher.quickbuild`).
+
+A first build shares its work with helper processes where it can: one reads
+part of the posts (:mod:`publisher.sync`), one renders the newest while the
+database is written (:mod:`publisher.prerender`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from publisher import __version__, stamp
+from publisher import __version__, prerender, stamp
 from publisher.clock import Clock
 from publisher.errors import PostError, PublisherError
 from publisher.feedset import STYLESHEET, FeedSpec, author_name, feed_specs
@@ -35,7 +39,7 @@ from publisher.links import author_url, post_url
 from publisher.output import write_if_changed
 from publisher.resources import template_dir
 from publisher.scan import FileStat, scan_posts
-from publisher.sync import ProgressFactory, SyncResult, content_hash, no_progress, sync
+from publisher.sync import ProgressFactory, ReadAhead, SyncResult, content_hash, no_progress, sync
 
 if TYPE_CHECKING:
     from publisher.config import Config
@@ -82,12 +86,17 @@ class Builder:
     """Builds one site; keeps its database connection and renderer between builds (the daemon reuses it)."""
 
     def __init__(self, config: Config | Snapshot, *, clock: Clock | None = None,
-                 progress: ProgressFactory = no_progress, store: Store | LiteStore | None = None):
+                 progress: ProgressFactory = no_progress, store: Store | LiteStore | None = None,
+                 read_ahead: ReadAhead | None = None):
+        """``read_ahead``: the posts a first build reads, partly read ahead (used by the first build if it can be,
+        see :class:`publisher.sync.ReadAhead`)."""
         self.config = config
         self.clock = clock or Clock()
         self.progress = progress
         self._store = store
         self._renderer: Any = None
+        self._prerendered: prerender.Prerendered | None = None  # a first build's renders from a helper
+        self._read_ahead = read_ahead
         self._config_hash: str | None = None  # the config file's, at the first build (see stamp.config_digest)
 
     @property
@@ -100,6 +109,7 @@ class Builder:
         return self._store
 
     def close(self) -> None:
+        self._stop_helpers()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -130,6 +140,19 @@ class Builder:
         return report
 
     def _full_build(self, stats: list[FileStat], now: datetime) -> BuildReport:
+        try:
+            return self._build_all(stats, now)
+        finally:
+            self._stop_helpers()
+
+    def _stop_helpers(self) -> None:
+        """Stop the helper processes of a first build whose work was not taken (it never is twice)."""
+        for helper in (self._prerendered, self._read_ahead):
+            if helper is not None:
+                helper.close()
+        self._prerendered = self._read_ahead = None
+
+    def _build_all(self, stats: list[FileStat], now: datetime) -> BuildReport:
         config = self.config
         report = BuildReport()
         report.sync, published_early = self._sync(stats, now)
@@ -145,11 +168,17 @@ class Builder:
         return report
 
     def _sync(self, stats: list[FileStat], now: datetime) -> tuple[SyncResult, int]:
-        """The sync, and how many posts it published (a first build's posts get their entry IDs as inserted)."""
+        """The sync, and how many posts it published (a first build's posts get their entry IDs as inserted, and
+        the newest are rendered in a helper meanwhile)."""
         config = self.config
         published: list[str] = []
+
+        def publish(rows: list[dict[str, Any]]) -> None:
+            published.extend(self._publish_new(rows, now))
+            self._prerendered = prerender.start(self, rows)
+
         result = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress,
-                      publish=lambda rows: published.extend(self._publish_new(rows, now)))
+                      publish=publish, ahead=self._read_ahead)
         return result, len(published)
 
     # -- publishing: entry IDs are made once and kept -----------------------
@@ -221,17 +250,23 @@ class Builder:
         try:
             data = source.read_bytes()
             post = read_post(row.path, data, source.stat().st_mtime, tz=self.config.site.tz, source=str(source))
-            rendered = self.renderer.render(post, self.post_url(row))
+            digest, url = content_hash(data), self.post_url(row)
+            done = self._prerendered.take(row.path, digest, url) if self._prerendered is not None else None
+            html, summary = done or self.rendered_html(post, url)
         except (OSError, PostError) as exc:
             log.warning("%s: can't render (%s); keeping what was published before", source, exc)
             return {}
-        return self._save_render(row, rendered, content_hash(data), key, now, post.updated_at)
+        return self._save_render(row, html, summary, digest, key, now, post.updated_at)
 
-    def _save_render(self, row: Any, rendered: Any, source_hash: str, key: str, now: datetime,
-                     post_updated: datetime) -> dict[str, Any]:
+    def rendered_html(self, post: Any, url: str) -> tuple[str, str]:
+        """The sanitized HTML and summary of ``post``, whose own URL is ``url``."""
         from publisher.sanitize import sanitize
 
-        html, summary = sanitize(rendered.html), sanitize(rendered.summary)
+        rendered = self.renderer.render(post, url)
+        return sanitize(rendered.html), sanitize(rendered.summary)
+
+    def _save_render(self, row: Any, html: str, summary: str, source_hash: str, key: str, now: datetime,
+                     post_updated: datetime) -> dict[str, Any]:
         html_hash = content_hash(f"{html}\0{summary}".encode())
         updated = row.entry_updated
         if html_hash != row.html_hash:

@@ -6,8 +6,11 @@ Two users:
   driver-level functions when its database is SQLite (SQLAlchemy's per-row work
   is most of the cost of a first build's ten thousand inserts);
 * :class:`LiteStore` offers exactly the post methods a build needs, so that
-  ``publisher build`` with a few changed posts runs without importing
-  SQLAlchemy (see :mod:`publisher.quickbuild`).
+  ``publisher build`` on SQLite runs without importing SQLAlchemy (see
+  :mod:`publisher.quickbuild`).  It makes a NEW database itself, with the very
+  statements the migrations of :mod:`publisher.schema` run on SQLite and the
+  same ``schema_migrations`` rows (:data:`MIGRATIONS`; a test holds the two
+  schemas equal, ``sqlite_master`` row for row).
 
 Values are stored and read back exactly as SQLAlchemy stores and reads them
 (``UTCDateTime`` as ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC, booleans as 0/1).
@@ -18,6 +21,7 @@ caller takes the SQLAlchemy path.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from collections import namedtuple
@@ -27,7 +31,10 @@ from datetime import datetime, timezone
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from publisher.clock import Clock
 from publisher.errors import StateError
+
+log = logging.getLogger(__name__)
 
 #: The schema version (``max(MIGRATIONS)``) whose posts and builds tables this module reads and writes.
 SCHEMA_VERSION = 4
@@ -45,6 +52,120 @@ BUILD_COLUMNS: dict[str, str | None] = {
     "id": None, "started_at": _DATETIME, "finished_at": _DATETIME, "scanned": None, "parsed": None,
     "rendered": None, "deleted": None, "errors": None, "written": None,
 }
+
+
+# -- the schema of a new database, as publisher.schema makes it on SQLite ---------------------
+
+#: The table SQLAlchemy makes for ``publisher.schema.schema_migrations``, as SQLite keeps its statement.
+SCHEMA_MIGRATIONS_DDL = ("CREATE TABLE schema_migrations (\n\tversion INTEGER NOT NULL, \n\tname VARCHAR(200) NOT NULL, "
+                         "\n\tapplied_at DATETIME NOT NULL, \n\tPRIMARY KEY (version)\n)")
+
+#: (version, name, statements) of every migration up to :data:`SCHEMA_VERSION`, as ``publisher.schema``
+#: runs them on SQLite (``{ID}`` as ``INTEGER PRIMARY KEY``), white space included: SQLite keeps the text.
+MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
+    (1, "posts table", ("""
+        CREATE TABLE posts (
+            id INTEGER PRIMARY KEY,
+            path VARCHAR(1024) NOT NULL UNIQUE,
+            mtime_ns BIGINT NOT NULL,
+            size BIGINT NOT NULL,
+            content_hash VARCHAR(64) NOT NULL,
+            error TEXT,
+            name VARCHAR(512),
+            title TEXT,
+            kind VARCHAR(255),
+            author VARCHAR(255),
+            draft BOOLEAN NOT NULL DEFAULT FALSE,
+            created_at TIMESTAMP,
+            updated_at TIMESTAMP,
+            created_key VARCHAR(64),
+            created_local VARCHAR(64),
+            meta TEXT,
+            html TEXT,
+            summary TEXT,
+            html_hash VARCHAR(64),
+            rendered_from VARCHAR(64),
+            render_key VARCHAR(64),
+            entry_updated TIMESTAMP,
+            entry_id TEXT,
+            first_published_at TIMESTAMP,
+            deleted_at TIMESTAMP
+        )""", "CREATE INDEX ix_posts_created_at ON posts (created_at)")),
+    (2, "builds table", ("""
+        CREATE TABLE builds (
+            id INTEGER PRIMARY KEY,
+            started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP NOT NULL,
+            scanned INTEGER NOT NULL,
+            parsed INTEGER NOT NULL,
+            rendered INTEGER NOT NULL,
+            deleted INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            written INTEGER NOT NULL
+        )""",)),
+    (3, "subscribers, subscriptions, digests, deliveries", (
+        """CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email VARCHAR(320) NOT NULL UNIQUE,
+        name TEXT,
+        secret VARCHAR(64) NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )""",
+        """CREATE TABLE subscriptions (
+        id INTEGER PRIMARY KEY,
+        subscriber_id INTEGER NOT NULL,
+        list VARCHAR(100) NOT NULL,
+        status VARCHAR(16) NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        status_at TIMESTAMP NOT NULL,
+        confirmed_at TIMESTAMP,
+        soft_bounces INTEGER NOT NULL DEFAULT 0,
+        CONSTRAINT uq_subscriptions_subscriber_list UNIQUE (subscriber_id, list)
+    )""",
+        "CREATE INDEX ix_subscriptions_list_status ON subscriptions (list, status, subscriber_id)",
+        """CREATE TABLE digests (
+        id INTEGER PRIMARY KEY,
+        list VARCHAR(100) NOT NULL,
+        scheduled_for TIMESTAMP NOT NULL,
+        since TIMESTAMP,
+        cutoff TIMESTAMP NOT NULL,
+        post_ids TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        html TEXT NOT NULL,
+        text TEXT NOT NULL,
+        summaries_only BOOLEAN NOT NULL DEFAULT FALSE,
+        status VARCHAR(16) NOT NULL,
+        recipients INTEGER NOT NULL DEFAULT 0,
+        owner VARCHAR(200),
+        lease_until TIMESTAMP,
+        created_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP,
+        CONSTRAINT uq_digests_list_slot UNIQUE (list, scheduled_for)
+    )""",
+        """CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        digest_id INTEGER NOT NULL,
+        subscriber_id INTEGER NOT NULL,
+        email VARCHAR(320) NOT NULL,
+        state VARCHAR(16) NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TIMESTAMP,
+        reason TEXT,
+        message_id VARCHAR(255) NOT NULL,
+        provider_id VARCHAR(255),
+        updated_at TIMESTAMP NOT NULL,
+        CONSTRAINT uq_deliveries_digest_subscriber UNIQUE (digest_id, subscriber_id)
+    )""",
+        "CREATE INDEX ix_deliveries_digest_state ON deliveries (digest_id, state, id)")),
+    (4, "meta and suppressions", ("CREATE TABLE meta (key VARCHAR(100) PRIMARY KEY, value TEXT NOT NULL)", """
+        CREATE TABLE suppressions (
+            id INTEGER PRIMARY KEY,
+            email_hash VARCHAR(64) NOT NULL UNIQUE,
+            reason VARCHAR(32) NOT NULL,
+            created_at TIMESTAMP NOT NULL
+        )""")),
+]
 
 
 class Refused(Exception):
@@ -186,27 +307,50 @@ def sqlite_path(url: str) -> str:
 
 
 class LiteStore:
-    """The post methods of :class:`publisher.state.Store`, over ``sqlite3`` (SQLite files only)."""
+    """The post methods of :class:`publisher.state.Store`, over ``sqlite3`` (SQLite files only).
 
-    def __init__(self, url: str) -> None:
+    A database file that does not exist yet is made at :data:`SCHEMA_VERSION` when first used, as a Builder
+    first uses its Store (``clock``: the migrations' ``applied_at``); one that exists is checked now.
+    """
+
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
         self.url = url
-        path = sqlite_path(url)
-        if not os.path.isfile(path):
-            raise Refused(f"{path}: no database yet")
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._path = sqlite_path(url)
+        self._clock = clock or Clock()
+        self._connection = self._open(new=False) if os.path.isfile(self._path) else None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = self._open(new=True)
+        return self._connection
+
+    def _open(self, *, new: bool) -> sqlite3.Connection:
+        path = self._path
+        try:
+            if new:
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise Refused(f"{path}: {exc}") from exc
         try:
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON"):
-                self._db.execute(f"PRAGMA {pragma}")
-            version = self._db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+                db.execute(f"PRAGMA {pragma}")
+            if new:
+                _make_schema(db, self._clock)
+            version = db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
         except sqlite3.Error as exc:
-            self._db.close()
+            db.close()
             raise Refused(f"{path}: {exc}") from exc
         if version != SCHEMA_VERSION:
-            self._db.close()
+            db.close()
             raise Refused(f"{path}: schema version {version}, this module knows {SCHEMA_VERSION}")
+        return db
 
     def close(self) -> None:
-        self._db.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     @contextmanager
     def begin(self) -> Iterator[sqlite3.Connection]:
@@ -273,6 +417,27 @@ class LiteStore:
         sql = f"INSERT INTO builds ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})"
         with self.begin() as conn:
             _executemany(conn, sql, keys, [counts], BUILD_COLUMNS)
+
+
+def _make_schema(db: sqlite3.Connection, clock: Clock) -> None:
+    """Every migration, as :meth:`publisher.state.Store.migrate` applies them to an empty database (unless
+    another process just did)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        made = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'").fetchone() is None
+        if made:
+            db.execute(SCHEMA_MIGRATIONS_DDL)
+        for version, name, statements in MIGRATIONS if made else ():
+            for statement in statements:
+                db.execute(statement)
+            db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                       (version, name, sqlite_datetime(clock.now())))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    for version, name, _ in MIGRATIONS if made else ():
+        log.info("state database migrated to version %d (%s)", version, name)
 
 
 def index_rows(rows: Iterable[tuple[Any, ...]]) -> dict[str, IndexRow]:

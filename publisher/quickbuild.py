@@ -1,16 +1,19 @@
-"""``publisher build`` without the CLI, pydantic or SQLAlchemy, when the build stamp allows it.
+"""``publisher build`` without the CLI or SQLAlchemy, and without pydantic when the build stamp allows it.
 
-A rebuild after a few posts changed is what a deploy hook or a cron job runs
-most, and importing click, pydantic and SQLAlchemy costs more than the build.
-So when the build stamp was made from the very bytes of this config file by
-this publisher version, the build runs on the stamp's snapshot of the config
-(:mod:`publisher.snapshot`) and a ``sqlite3`` store (:mod:`publisher.litestore`),
-through the same :class:`publisher.build.Builder` as the full path.
+``publisher build`` is what a deploy hook or a cron job runs, and importing
+click, pydantic and SQLAlchemy costs more than a build with a few changed
+posts.  So on a plain SQLite state database the build runs through the same
+:class:`publisher.build.Builder` as the full path, with a ``sqlite3`` store
+(:mod:`publisher.litestore`, which also makes a new database), and with the
+config validated by pydantic only when the build stamp was not made from the
+very bytes of this config file by this publisher version (otherwise the
+stamp's snapshot of the config serves: :mod:`publisher.snapshot`).
 
-Any doubt answers "not here" and the full CLI runs: no usable stamp or
-snapshot, a database that is not a plain SQLite file or not at the schema
-version LiteStore knows, a long scan on a terminal (which shows a progress
-bar), or any error at all (the full path then reports it as usual).
+Any doubt answers "not here" and the full CLI runs: a config that does not
+validate (the CLI reports it), a database that is not a plain SQLite file or
+not at the schema version LiteStore knows, a long scan on a terminal (which
+shows a progress bar), or any error at all (the full path then reports it as
+usual).
 """
 
 from __future__ import annotations
@@ -36,41 +39,86 @@ class _NotHere(Exception):
 
 
 def build(config_path: Path, *, started: float | None = None) -> bool:
-    """Build the site of ``config_path`` if the stamp allows it, printing what the CLI prints; True when done.
+    """Build the site of ``config_path`` here if it can be, printing what the CLI prints; True when done.
 
     False means nothing was printed and the full CLI must run (which is always correct).
     """
     started = time.perf_counter() if started is None else started
     try:
-        seen = stamp.look(config_path, datetime.now(timezone.utc))
-        if seen is None:
-            return False
-        if seen.fresh:
-            _print(stamp.nothing_changed_line(len(seen.stats), time.perf_counter() - started))
-            return True
-        report = _build(config_path, seen, started)
+        report = _build(config_path, started)
     except Exception as exc:  # noqa: BLE001 - the full path runs and reports
         log.debug("quick build not possible (%s); the full build runs", exc)
         return False
-    _show(report)
+    if report is not None:
+        _show(report)
     return True
 
 
-def _build(config_path: Path, seen: stamp.Look, started: float) -> Any:
-    from publisher.build import Builder
-    from publisher.litestore import LiteStore, Refused
+def _build(config_path: Path, started: float) -> Any | None:
+    """The build's report; None when nothing had changed (and the line saying so is printed)."""
+    found = stamp.find(config_path)
+    seen = stamp.look_at(found, datetime.now(timezone.utc)) if found is not None else None
+    if seen is not None and seen.fresh:
+        _print(stamp.nothing_changed_line(len(seen.stats), time.perf_counter() - started))
+        return None
     from publisher.snapshot import Snapshot, usable
 
-    values = seen.stamp.get("snapshot")
-    if not usable(values, config_path.absolute()):
-        raise _NotHere("no snapshot of this config in the stamp")
-    settings = Snapshot(values)
+    values = found.get("snapshot") if found is not None else None
+    if seen is None or not usable(values, config_path.absolute()):
+        return _run(_validated_builder(config_path), None, started)
+    return _run(_builder(Snapshot(values)), seen, started)
+
+
+def _validated_builder(config_path: Path) -> Any:
+    """A Builder for the config validated now (a ConfigError goes to the CLI, which reports it), with the posts
+    of a first build read ahead meanwhile."""
+    from publisher.config import load_config
+
+    ahead = _read_ahead(config_path)
+    try:
+        return _builder(load_config(config_path), read_ahead=ahead)
+    except BaseException:
+        if ahead is not None:
+            ahead.close()
+        raise
+
+
+def _read_ahead(config_path: Path) -> Any | None:
+    """On two CPUs, for what looks like a first build (no database where the raw config puts it by default), a
+    helper reading the posts with the posts folder and time zone the raw config names, while pydantic validates
+    it; the sync uses the helper's part only if the validated config agrees (:class:`publisher.sync.ReadAhead`).
+    """
+    import tomllib
+    from zoneinfo import ZoneInfo
+
+    from publisher import forked, sync
+
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        base, posts, state = config_path.absolute().parent, raw["posts"], raw.get("state", {})
+        if "database" in state or (base / state.get("directory", "state") / "publisher.db").exists():
+            return None
+        tz = ZoneInfo(raw.get("site", {}).get("timezone", "UTC"))
+        folders = list(posts.get("folders", []))
+        root = base / posts["root"]
+    except Exception:  # noqa: BLE001 - no guess: the build reads everything itself
+        return None
+    return sync.ReadAhead(root, folders, tz) if forked.worth_forking() else None
+
+
+def _builder(settings: Any, read_ahead: Any = None) -> Any:
+    from publisher.build import Builder
+    from publisher.litestore import LiteStore, Refused
+
+    _setup_logging(settings.log.level)
     try:
         store = LiteStore(settings.database_url)
     except Refused as exc:
         raise _NotHere(str(exc)) from exc
-    _setup_logging(settings.log.level)
-    builder = Builder(settings, store=store, progress=_no_bar)
+    return Builder(settings, store=store, progress=_no_bar, read_ahead=read_ahead)
+
+
+def _run(builder: Any, seen: stamp.Look | None, started: float) -> Any:
     try:
         return builder.build(scanned=seen, started=started)
     finally:

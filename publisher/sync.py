@@ -4,6 +4,13 @@ Only files whose size or mtime moved are read; only files whose content hash
 moved are parsed.  A file that disappears while another with the same content
 (or the same written ``created_at``) appears is a rename: the stored post keeps
 its row, and so its entry ID and first-published time.
+
+Many files to read (a first build reads them all) are shared with a forked
+helper process (:mod:`publisher.forked`): it reads the last part of the list
+and sends back the rows and warnings, which join the first part's in order, so
+that the result is the one reading them all here gives.  A first build from the
+console script has that part read ahead, while the config is validated
+(:class:`ReadAhead`).
 """
 
 from __future__ import annotations
@@ -14,10 +21,11 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Protocol
 
+from publisher import forked
 from publisher.errors import PostError
 from publisher.posts import Post, read_post
 from publisher.scan import FileStat
@@ -26,6 +34,15 @@ if TYPE_CHECKING:
     from publisher.state import IndexRow, Store
 
 log = logging.getLogger(__name__)
+
+#: From this many files to read, a forked helper reads a part of them (when :func:`forked.worth_forking`).
+PARALLEL_FROM = 1000
+#: The share of the files the helper reads: less than half, as it also packs its rows for the parent.
+HELPER_SHARE = 0.43
+#: The share a :class:`ReadAhead` reads: more, as it starts while the parent validates the config.
+AHEAD_SHARE = 0.6
+
+Warn = Callable[..., object]  # log.warning, or what collects a helper's warnings
 
 
 class Progress(Protocol):
@@ -128,16 +145,18 @@ def _error_columns(error: PostError) -> dict[str, Any]:
 
 def sync(store: Store, root: Path, stats: list[FileStat], *, tz: tzinfo, now: datetime,
          progress: ProgressFactory = no_progress,
-         publish: Callable[[list[dict[str, Any]]], object] | None = None) -> SyncResult:
+         publish: Callable[[list[dict[str, Any]]], object] | None = None,
+         ahead: ReadAhead | None = None) -> SyncResult:
     """Read and parse what changed, record it, mark what vanished; one transaction.
 
     ``publish``: called with the rows about to be inserted when the database holds no post at all (a first
-    build), to set their entry IDs in the same insert.
+    build), to set their entry IDs in the same insert.  ``ahead``: the last part of the posts, read ahead
+    (used only if it read what this sync would read; the caller closes it).
     """
     index = store.index()
     result = SyncResult(scanned=len(stats))
     plan = _Plan()
-    fresh = _read_changed(root, stats, index, tz, result, plan, progress)
+    fresh = _read_changed(root, stats, index, tz, result, plan, progress, ahead)
     _match_renames_and_deletions(index, {stat.path for stat in stats}, fresh, plan, result, now)
     if publish is not None and not index and plan.inserts:
         publish(plan.inserts)
@@ -152,25 +171,49 @@ def _changed(row: IndexRow | None, stat: FileStat) -> bool:
 
 
 def _read_changed(root: Path, stats: list[FileStat], index: dict[str, IndexRow], tz: tzinfo, result: SyncResult,
-                  plan: _Plan, progress: ProgressFactory) -> list[dict[str, Any]]:
+                  plan: _Plan, progress: ProgressFactory, ahead: ReadAhead | None) -> list[dict[str, Any]]:
     """Parse every changed file; return the rows for paths the database has never seen."""
     get = index.get
     todo = [stat for stat in stats if _changed(get(stat.path), stat)]
     fresh: list[dict[str, Any]] = []
     prefix = os.path.join(str(root), "")  # str(root / path), without making ten thousand Paths
+    many = len(todo) >= PARALLEL_FROM
     with progress(len(todo), "Reading posts") as bar:
-        for stat in todo:
-            _read_one(prefix + stat.path, stat, get(stat.path), tz, result, plan, fresh)
-            bar.update(1)
+        if many and ahead is not None and not index:
+            split = len(todo) - int(len(todo) * AHEAD_SHARE)
+            _read_part(prefix, todo[:split], get, tz, result, plan, fresh, log.warning, bar.update)
+            packed = ahead.take(root, tz, todo[split:])
+        elif many and forked.worth_forking():
+            split = len(todo) - int(len(todo) * HELPER_SHARE)
+            with forked.Helper(lambda: _helper_part(prefix, todo[split:], get, tz)) as helper:
+                _read_part(prefix, todo[:split], get, tz, result, plan, fresh, log.warning, bar.update)
+                packed = helper.result()
+        else:
+            _read_part(prefix, todo, get, tz, result, plan, fresh, log.warning, bar.update)
+            return fresh
+        if packed is None:
+            log.debug("no usable part from a helper process; reading it here")
+            _read_part(prefix, todo[split:], get, tz, result, plan, fresh, log.warning, bar.update)
+        else:
+            _merge(packed, result, plan, fresh)
+            bar.update(len(todo) - split)
     return fresh
 
 
+def _read_part(prefix: str, todo: list[FileStat], get: Callable[[str], IndexRow | None], tz: tzinfo,
+               result: SyncResult, plan: _Plan, fresh: list[dict[str, Any]], warn: Warn,
+               done: Callable[[int], object]) -> None:
+    for stat in todo:
+        _read_one(prefix + stat.path, stat, get(stat.path), tz, result, plan, fresh, warn)
+        done(1)
+
+
 def _read_one(source: str, stat: FileStat, row: IndexRow | None, tz: tzinfo, result: SyncResult, plan: _Plan,
-              fresh: list[dict[str, Any]]) -> None:
+              fresh: list[dict[str, Any]], warn: Warn) -> None:
     try:
         data = read_file(source, stat.size)
     except OSError as exc:
-        log.warning("%s: can't read the file (%s); it will be retried", source, exc.strerror)
+        warn("%s: can't read the file (%s); it will be retried", source, exc.strerror)
         result.unread += 1
         return
     digest = content_hash(data)
@@ -179,7 +222,7 @@ def _read_one(source: str, stat: FileStat, row: IndexRow | None, tz: tzinfo, res
         plan.updates.append({"id": row.id, **base})  # touched, not changed: nothing to parse
         return
     result.parsed += 1
-    columns = _parse(stat, data, tz, source, result)
+    columns = _parse(stat, data, tz, source, result, warn)
     if row is None:
         fresh.append({**base, **columns})
         return
@@ -187,11 +230,105 @@ def _read_one(source: str, stat: FileStat, row: IndexRow | None, tz: tzinfo, res
     plan.updates.append({"id": row.id, **base, **columns, "deleted_at": None})
 
 
-def _parse(stat: FileStat, data: bytes, tz: tzinfo, source: str, result: SyncResult) -> dict[str, Any]:
+# -- the helper's part: read in the forked child, sent back with marshal ----------------------
+
+class ReadAhead:
+    """A first build's posts, the last :data:`AHEAD_SHARE` of them, read by a helper started before the config
+    is validated, with a guess of the posts folder and time zone from the raw config (see
+    :mod:`publisher.quickbuild`).  The sync takes the part only if it is exactly the part it would give a helper:
+    the same folder, time zone and files (path, mtime, size), into an empty database."""
+
+    def __init__(self, root: Path, folders: list[str], tz: tzinfo) -> None:
+        self.root, self.tz = str(root), tz
+        self._helper = forked.Helper(lambda: _read_ahead(root, folders, tz))
+
+    def take(self, root: Path, tz: tzinfo, part: list[FileStat]) -> tuple | None:
+        """What :func:`_helper_part` gives for ``part``, or None when the helper read anything else."""
+        found = self._helper.result()
+        if found is None or str(root) != self.root or str(tz) != str(self.tz):
+            return None
+        stats, packed = found
+        return packed if stats == [tuple(stat) for stat in part] else None
+
+    def close(self) -> None:
+        self._helper.stop()
+
+
+def _read_ahead(root: Path, folders: list[str], tz: tzinfo) -> tuple:
+    """In the helper: the part of a first build it reads, and what it found there."""
+    from publisher.scan import scan_posts
+
+    stats = scan_posts(root, folders)
+    part = stats[len(stats) - int(len(stats) * AHEAD_SHARE):] if len(stats) >= PARALLEL_FROM else []
+    return [tuple(stat) for stat in part], _helper_part(os.path.join(str(root), ""), part, {}.get, tz)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_DATETIME_KEYS = frozenset({"created_at", "updated_at", "deleted_at"})  # the keys of a row that hold datetimes
+
+
+def _helper_part(prefix: str, todo: list[FileStat], get: Callable[[str], IndexRow | None], tz: tzinfo) -> tuple:
+    """What :func:`_read_part` finds in ``todo``, as marshal writes it (runs in the helper process)."""
+    result, plan, fresh, warnings = SyncResult(), _Plan(), [], []
+    _read_part(prefix, todo, get, tz, result, plan, fresh, lambda *args: warnings.append(args), lambda n: None)
+    counts = (result.parsed, result.changed, result.unread)
+    return counts, result.errors, warnings, _pack(plan.updates), _pack(fresh)
+
+
+def _merge(packed: tuple, result: SyncResult, plan: _Plan, fresh: list[dict[str, Any]]) -> None:
+    """Add the helper's part after this process's own (the order reading them all here gives)."""
+    (parsed, changed, unread), errors, warnings, updates, new_rows = packed
+    result.parsed += parsed
+    result.changed += changed
+    result.unread += unread
+    result.errors.extend(errors)
+    for args in warnings:
+        log.warning(*args)
+    plan.updates.extend(_unpack(updates))
+    fresh.extend(_unpack(new_rows))
+
+
+def _pack(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, ...]], list[tuple[int, list[Any]]]]:
+    """Rows as marshal writes them: the key tuples they use, and per row its keys' index and its values.
+
+    A datetime (only ever under :data:`_DATETIME_KEYS`: marshal refuses one anywhere else, and the part is then
+    read again here) goes as its UTC microseconds since the epoch: the instant, all that the database stores.
+    """
+    shapes: dict[tuple[str, ...], int] = {}
+    times: list[tuple[int, ...]] = []
+    packed = []
+    for row in rows:
+        keys = tuple(row)
+        shape = shapes.get(keys)
+        if shape is None:
+            shape = shapes[keys] = len(shapes)
+            times.append(tuple(n for n, key in enumerate(keys) if key in _DATETIME_KEYS))
+        values = list(row.values())
+        for n in times[shape]:
+            if values[n] is not None:
+                values[n] = (values[n] - _EPOCH) // _MICROSECOND
+        packed.append((shape, values))
+    return list(shapes), packed
+
+
+def _unpack(packed: tuple[list[tuple[str, ...]], list[tuple[int, list[Any]]]]) -> list[dict[str, Any]]:
+    shapes, rows = packed
+    times = [tuple(n for n, key in enumerate(keys) if key in _DATETIME_KEYS) for keys in shapes]
+    unpacked = []
+    for shape, values in rows:
+        for n in times[shape]:
+            if values[n] is not None:
+                values[n] = _EPOCH + _MICROSECOND * values[n]
+        unpacked.append(dict(zip(shapes[shape], values)))
+    return unpacked
+
+
+def _parse(stat: FileStat, data: bytes, tz: tzinfo, source: str, result: SyncResult, warn: Warn) -> dict[str, Any]:
     try:
         post = read_post(stat.path, data, stat.mtime_ns / 1e9, tz=tz, source=source)
     except PostError as error:
-        log.warning("%s", error)
+        warn("%s", str(error))
         result.errors.append(str(error))
         return _error_columns(error)
     return post_columns(post)
@@ -203,10 +340,11 @@ def _match_renames_and_deletions(index: dict[str, IndexRow], present: set[str], 
     tombstones = [row for row in index.values() if row.deleted and row.path not in present]
     candidates = vanished + tombstones
     for new_row in fresh:
-        old = _find_previous(new_row, candidates)
+        old = _find_previous(new_row, candidates) if candidates else None
         if old is None:
             result.new += 1
-            plan.inserts.append({**new_row, "deleted_at": None})
+            new_row["deleted_at"] = None  # the row is this sync's own: no copy (a first build has ten thousand)
+            plan.inserts.append(new_row)
             continue
         candidates.remove(old)
         result.renamed += 1

@@ -34,4 +34,6 @@ def corpus_root() -> Path:
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("publisher", deadline=None, print_blob=True)
-settings.load_profile("publisher")
+# CI runs the same examples every time (a red CI is reproducible, not a lottery); local runs explore.
+settings.register_profile("ci", deadline=None, print_blob=True, derandomize=True, database=None)
+settings.load_profile(os.environ.get("PUBLISHER_HYPOTHESIS_PROFILE", "publisher"))

@@ -150,8 +150,10 @@ def full_build(site: Path, clock: FrozenClock):
 
 
 def quick_build(site: Path, clock: FrozenClock):
-    seen = stamp.look(site / "config.toml", clock.now())
-    assert seen is not None and not seen.fresh
+    found = stamp.find(site / "config.toml")
+    assert found is not None
+    seen = stamp.look_at(found, clock.now())
+    assert not seen.fresh
     snapshot = Snapshot(seen.stamp["snapshot"])
     builder = Builder(snapshot, clock=clock, store=LiteStore(snapshot.database_url))
     try:
@@ -195,8 +197,10 @@ def test_quick_and_full_paths_record_the_same_build(tmp_path):
 # -- the console script takes the quick path, and steps aside when it must ----------------------
 
 def run_cli(site: Path, *args: str) -> subprocess.CompletedProcess:
-    probe = ("import sys\nfrom publisher.entry import main\nsys.argv = ['publisher', *sys.argv[1:]]\ntry:\n    main()\n"
-             "finally:\n    print('heavy:', sorted(m for m in ('sqlalchemy', 'pydantic', 'click') if m in sys.modules))")
+    probe = ("import sys\nimport publisher.entry as entry\nsys.argv = ['publisher', *sys.argv[1:]]\n"
+             "def heavy():\n    print('heavy:', sorted(m for m in ('sqlalchemy', 'pydantic', 'click') if m in sys.modules))\n"
+             "end = entry._end\nentry._end = lambda: (heavy(), end())\n"  # a quick build ends the process there
+             "try:\n    entry.main()\nfinally:\n    heavy()")
     return subprocess.run([sys.executable, "-c", probe, *args], cwd=site, capture_output=True, text=True,
                           check=True, env={**os.environ, "PUBLISHER_CONFIG": "config.toml"})
 
@@ -204,7 +208,7 @@ def run_cli(site: Path, *args: str) -> subprocess.CompletedProcess:
 def test_the_console_script_builds_a_changed_post_without_sqlalchemy_pydantic_or_click(tmp_path):
     site = make_site(tmp_path)
     first = run_cli(site, "build")
-    assert "heavy: ['click', 'pydantic', 'sqlalchemy']" in first.stdout
+    assert "heavy: ['pydantic']" in first.stdout  # a first build validates the config; no click, no SQLAlchemy
     edit(site, 1)
     second = run_cli(site, "build", "--config", "config.toml")
     assert "heavy: []" in second.stdout
@@ -238,14 +242,14 @@ def test_the_console_script_prints_what_the_full_cli_prints(tmp_path):
     assert "WARNING publisher.sync: SITE/posts/blog/bad.snip.markdown: not valid UTF-8" in "".join(printed(got, quick)[1])
 
 
-def test_an_edited_config_takes_the_full_path(tmp_path):
+def test_an_edited_config_is_validated_again(tmp_path):
     site = make_site(tmp_path)
     run_cli(site, "build")
     edit(site, 1)
     config = site / "config.toml"
     config.write_text(config.read_text().replace('title = "Fixture Co-op"', 'title = "Renamed Co-op"'))
     result = run_cli(site, "build")
-    assert "heavy: ['click', 'pydantic', 'sqlalchemy']" in result.stdout
+    assert "heavy: ['pydantic']" in result.stdout  # validated again (still no click or SQLAlchemy)
     assert "<title>Renamed Co-op</title>" in (site / "out" / "atom.xml").read_text()
 
 
@@ -269,14 +273,21 @@ def test_litestore_refuses_another_schema_version(tmp_path):
     assert quickbuild.build(site / "config.toml") is False  # and so the full path runs
 
 
-def test_no_stamp_or_a_stamp_from_elsewhere_takes_the_full_path(tmp_path):
+def test_no_stamp_or_a_stamp_from_elsewhere_means_the_config_is_validated_here(tmp_path, monkeypatch):
+    import publisher.config
+
+    validated = []
+    real_load = publisher.config.load_config
+    monkeypatch.setattr(publisher.config, "load_config", lambda path: validated.append(path) or real_load(path))
     site = make_site(tmp_path / "a")
-    assert quickbuild.build(site / "config.toml") is False  # never built
-    full_build(site, FrozenClock(NOW))
+    assert quickbuild.build(site / "config.toml") is True  # never built
     moved = tmp_path / "b"
     shutil.copytree(site, moved)
     edit(moved, 1)
-    assert quickbuild.build(moved / "config.toml") is False  # the stamp names a.../config.toml
+    assert quickbuild.build(moved / "config.toml") is True  # the stamp names a.../config.toml: not this one's
+    assert validated == [site / "config.toml", moved / "config.toml"]
+    assert "newer workshop" in (moved / "out" / "atom.xml").read_text()
+    assert "newer workshop" not in (site / "out" / "atom.xml").read_text()
 
 
 def test_a_long_scan_on_a_terminal_goes_to_the_cli_for_its_progress_bar(monkeypatch):
@@ -307,3 +318,77 @@ def test_a_first_build_publishes_as_it_inserts_exactly_as_publishing_after(tmp_p
     ids = {row[1]: row[22] for row in rows(early)}
     assert ids["weeknotes/week-1.snip.markdown"] == "tag:fixture.example.net,2024-03-01:/week-1"
     assert ids["weeknotes/week-1.twin.markdown"] == "tag:fixture.example.net,2024-03-01:/week-1-2"
+
+
+def test_a_config_that_does_not_validate_goes_to_the_cli_which_reports_it(tmp_path):
+    site = make_site(tmp_path)
+    config = site / "config.toml"
+    config.write_text(config.read_text().replace("entries = 5", "entries = 0"))
+    assert quickbuild.build(config) is False
+    result = subprocess.run([sys.executable, "-m", "publisher", "build"], cwd=site, capture_output=True, text=True,
+                            env={**os.environ, "PUBLISHER_CONFIG": "config.toml"})
+    assert result.returncode == 1 and "feeds.entries" in result.stderr
+    assert not (site / "state" / "publisher.db").exists()
+
+
+# -- a new database made by LiteStore is the one the migrations make ------------------------------
+
+SCHEMA_QUERY = "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_master ORDER BY rowid"
+
+
+def test_litestore_makes_a_new_database_exactly_as_the_migrations_do(tmp_path, caplog):
+    from publisher.state import Store
+
+    full = Store(f"sqlite:///{tmp_path / 'full.db'}", clock=FrozenClock(NOW))
+    full.migrate()
+    full.close()
+    caplog.clear()
+    lite = LiteStore(f"sqlite:///{tmp_path / 'new' / 'lite.db'}", clock=FrozenClock(NOW))
+    assert not (tmp_path / "new").exists()  # made when first used, as a Builder first uses its Store
+    with caplog.at_level("INFO", logger="publisher"):
+        assert lite.index() == {}
+    lite.close()
+    with sqlite3.connect(tmp_path / "full.db") as a, sqlite3.connect(tmp_path / "new" / "lite.db") as b:
+        assert b.execute(SCHEMA_QUERY).fetchall() == a.execute(SCHEMA_QUERY).fetchall()
+        rows = "SELECT * FROM schema_migrations ORDER BY version"
+        assert b.execute(rows).fetchall() == a.execute(rows).fetchall()
+        assert [row[0] for row in b.execute(rows)] == [version for version, _, _ in MIGRATIONS]
+        assert b.execute("PRAGMA journal_mode").fetchone() == a.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"state database migrated to version {version} ({name})" for version, name, _ in MIGRATIONS]
+
+
+def test_litestore_leaves_a_schema_another_process_just_made(tmp_path, monkeypatch, caplog):
+    url = f"sqlite:///{tmp_path / 'lite.db'}"
+    made = LiteStore(url, clock=FrozenClock(NOW))
+    made.index()
+    made.close()
+    with sqlite3.connect(tmp_path / "lite.db") as db:
+        before = db.execute(SCHEMA_QUERY).fetchall(), db.execute("SELECT * FROM schema_migrations").fetchall()
+    monkeypatch.setattr(litestore.os.path, "isfile", lambda path: False)  # it looked missing a moment ago
+    caplog.clear()
+    with caplog.at_level("INFO", logger="publisher"):
+        again = LiteStore(url, clock=FrozenClock(datetime(2030, 1, 1, tzinfo=timezone.utc)))
+        assert again.index() == {}
+        again.close()
+    with sqlite3.connect(tmp_path / "lite.db") as db:
+        assert (db.execute(SCHEMA_QUERY).fetchall(), db.execute("SELECT * FROM schema_migrations").fetchall()) == before
+    assert not caplog.records
+
+
+def test_the_first_build_of_a_new_site_is_the_full_paths_row_for_row(tmp_path):
+    full, quick = make_site(tmp_path / "full"), make_site(tmp_path / "quick")
+    want = run_cli(full, "build", "--config", "config.toml", "--log-level", "INFO")  # the full CLI
+    got = run_cli(quick, "build")
+    assert "heavy: ['pydantic']" in got.stdout and "sqlalchemy" in want.stdout
+    assert printed(got, quick)[0][:-1] == printed(want, full)[0][:-1]
+    assert [line.replace("publisher.litestore", "publisher.state") for line in printed(got, quick)[1]] == \
+           printed(want, full)[1]
+    with sqlite3.connect(full / "state/publisher.db") as a, sqlite3.connect(quick / "state/publisher.db") as b:
+        assert b.execute(SCHEMA_QUERY).fetchall() == a.execute(SCHEMA_QUERY).fetchall()
+        columns = "version, name"  # applied_at: when each ran
+        assert b.execute(f"SELECT {columns} FROM schema_migrations").fetchall() == \
+               a.execute(f"SELECT {columns} FROM schema_migrations").fetchall()
+    assert outputs(quick) == outputs(full)
+    mask = [i for i, name in enumerate(litestore.POST_COLUMNS) if name not in ("first_published_at", "entry_updated")]
+    assert [[row[i] for i in mask] for row in rows(quick)] == [[row[i] for i in mask] for row in rows(full)]

@@ -172,7 +172,25 @@ def _qp(data: bytes, *, istext: bool = True) -> bytes:
     """``data`` quoted-printable with CRLF line ends, closed so that the next piece starts a new line."""
     encoded = binascii.b2a_qp(data, quotetabs=False, istext=istext, header=False)
     encoded = encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    return _close(encoded)
+    return _close(_rewrap(encoded))
+
+
+def _rewrap(encoded: bytes) -> bytes:
+    """Soft-break any line longer than 76 characters: binascii.b2a_qp can emit 77 when it encodes a
+    line's trailing space as ``=20`` right at the limit."""
+    lines = encoded.split(b"\r\n")
+    if all(len(line) <= 76 for line in lines):
+        return encoded
+    out: list[bytes] = []
+    for line in lines:
+        while len(line) > 76:
+            cut = 75
+            while line[cut - 1] == 0x3D or line[cut - 2] == 0x3D:  # never inside an "=XX" escape
+                cut -= 1
+            out.append(line[:cut] + b"=")
+            line = line[cut:]
+        out.append(line)
+    return b"\r\n".join(out)
 
 
 def _close(encoded: bytes) -> bytes:

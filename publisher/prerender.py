@@ -1,0 +1,113 @@
+"""A first build renders the posts its main feed will show in a helper process while it writes the database.
+
+A first build inserts ten thousand rows and then renders the twenty newest
+posts, both on one core.  Once every row is known (just before the insert),
+the newest visible posts are known too: a forked helper
+(:mod:`publisher.forked`) renders them, sanitized, as
+:meth:`publisher.build.Builder.rendered_html` does, while the parent writes the
+database.  When the build then renders a post, it takes the helper's HTML if
+the helper rendered that very file content at that very URL
+(:meth:`Prerendered.take`), and renders it itself otherwise: a wrong guess
+costs time, never a difference.  The warnings the helper's renders logged are
+logged again by the parent as each render is taken, so they appear where a
+render in the parent would have logged them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from publisher import forked
+
+if TYPE_CHECKING:
+    from publisher.build import Builder
+
+#: From this many new rows, a first build renders in a helper (when :func:`forked.worth_forking`).
+PRERENDER_FROM = 1000
+
+Key = str  # path, content hash and URL of a render, joined by NULs
+
+
+def _key(path: str, digest: str, url: str) -> Key:
+    return f"{path}\0{digest}\0{url}"
+
+
+class Prerendered:
+    """The renders of a helper process, taken one by one."""
+
+    def __init__(self, helper: forked.Helper) -> None:
+        self._helper: forked.Helper | None = helper
+        self._renders: dict[Key, Any] = {}
+
+    def take(self, path: str, digest: str, url: str) -> tuple[str, str] | None:
+        """The sanitized HTML and summary of ``path`` with content hash ``digest`` at ``url``, or None when the
+        helper did not render exactly that (its warnings are logged now)."""
+        if self._helper is not None:
+            self._renders = self._helper.result() or {}
+            self._helper = None
+        found = self._renders.pop(_key(path, digest, url), None)
+        if found is None:
+            return None
+        html, summary, records = found
+        for name, level, message in records:
+            logging.getLogger(name).log(level, "%s", message)
+        return html, summary
+
+    def close(self) -> None:
+        """Stop the helper if its renders were never needed."""
+        if self._helper is not None:
+            self._helper.stop()
+            self._helper = None
+
+
+def start(builder: Builder, rows: list[dict[str, Any]]) -> Prerendered | None:
+    """Render in a helper the newest posts among ``rows`` (about to be inserted into an empty database, in
+    id order, with their entry IDs: those without one are not visible); None when not worth it."""
+    if len(rows) < PRERENDER_FROM or not forked.worth_forking():
+        return None
+    limit = builder.config.feeds.entries
+    newest = heapq.nlargest(limit, ((row["created_at"], n, row) for n, row in enumerate(rows)
+                                    if row["entry_id"] is not None), key=lambda item: item[:2])
+    chosen = [(row["path"], builder.post_url(row)) for _, _, row in newest]
+    return Prerendered(forked.Helper(lambda: _render_all(builder, chosen)))
+
+
+class _Records(logging.Handler):
+    """Collects what is logged (in the helper, instead of writing it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.name, record.levelno, record.getMessage()))
+
+
+def _render_all(builder: Builder, chosen: list[tuple[str, str]]) -> dict[Key, Any]:
+    """In the helper: each post's HTML, summary and the log records of its render, by :func:`_key`."""
+    from publisher.errors import PostError
+    from publisher.posts import read_post
+    from publisher.sync import content_hash
+
+    collected = _Records()
+    ours = logging.getLogger("publisher")
+    ours.handlers[:], ours.propagate = [collected], False
+    logging.getLogger().handlers[:] = [collected]
+    renders = {}
+    config = builder.config
+    for path, url in chosen:
+        source = os.path.join(str(config.posts_root), path)
+        try:
+            with open(source, "rb") as handle:
+                data = handle.read()
+            post = read_post(path, data, os.stat(source).st_mtime, tz=config.site.tz, source=source)
+            html, summary = builder.rendered_html(post, url)
+        except (OSError, PostError):
+            collected.records.clear()
+            continue  # the parent renders it, and says what is wrong
+        renders[_key(path, content_hash(data), url)] = (html, summary, list(collected.records))
+        collected.records.clear()
+    return renders

@@ -1,0 +1,249 @@
+"""Helper processes (publisher.forked) make a build faster, never different: each use gives, row for row, byte for
+byte and warning for warning, what the build gives without it, and a helper that fails changes nothing either."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import marshal
+import os
+import sqlite3
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from publisher import forked, prerender, quickbuild, sync
+from publisher.build import Builder
+from publisher.clock import FrozenClock
+from publisher.config import load_config
+
+from .test_fastpath import NOW, edit, make_site, outputs, rows
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="helpers are forked processes")
+
+
+# -- the helper itself ----------------------------------------------------------------------------
+
+def test_a_helper_returns_what_its_work_returns():
+    with forked.Helper(lambda: {"rows": [(1, "a", None, True)], "pid": os.getpid()}) as helper:
+        result = helper.result()
+    assert result["rows"] == [(1, "a", None, True)] and result["pid"] not in (os.getpid(), None)
+
+
+@pytest.mark.parametrize("work", [lambda: 1 / 0, lambda: object(), lambda: os._exit(3)],
+                         ids=["raises", "unmarshallable", "exits"])
+def test_a_failed_helper_returns_none(work):
+    with forked.Helper(work) as helper:
+        assert helper.result() is None
+
+
+def test_a_helper_left_early_is_killed_and_reaped():
+    release = os.pipe()
+    with forked.Helper(lambda: os.read(release[0], 1)) as helper:  # blocks until killed
+        pid = helper.pid
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped: no such child
+    for fd in release:
+        os.close(fd)
+
+
+def test_a_helper_that_cannot_start_returns_none(monkeypatch):
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    helper = forked.Helper(lambda: 1)
+    assert helper.result() is None
+    helper.stop()
+    assert gc.get_freeze_count() == 0  # nothing left out of the collector's reach
+
+
+def test_objects_are_collectable_again_once_a_helper_is_done():
+    with forked.Helper(lambda: 1) as helper:
+        assert gc.get_freeze_count() > 0
+        assert helper.result() == 1
+    assert gc.get_freeze_count() == 0
+
+
+def test_no_helper_beside_another_thread():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert forked.worth_forking() is False
+    finally:
+        stop.set()
+        thread.join()
+
+
+# -- helpers forced on the fixture site: the same build --------------------------------------------
+
+def use_helpers(monkeypatch) -> list[int]:
+    """Helpers used from the first file, on any machine; the list of the helpers started."""
+    started = []
+
+    class Counted(forked.Helper):
+        def __init__(self, work):
+            super().__init__(work)
+            started.append(self.pid)
+
+    monkeypatch.setattr(forked, "worth_forking", lambda: True)
+    monkeypatch.setattr(forked, "Helper", Counted)
+    monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(prerender, "PRERENDER_FROM", 1)
+    return started
+
+
+def build(site: Path, clock: FrozenClock, caplog) -> tuple[str, list[str]]:
+    caplog.clear()
+    builder = Builder(load_config(site / "config.toml"), clock=clock)
+    try:
+        with caplog.at_level(logging.INFO, logger="publisher"):
+            report = builder.build()
+    finally:
+        builder.close()
+    logged = [f"{r.levelname} {r.name} {r.getMessage()}".replace(str(site), "SITE") for r in caplog.records]
+    return report.line().rsplit(" in ", 1)[0], logged
+
+
+def add_newest_post_with_an_unknown_helper(site: Path) -> None:
+    post = site / "posts/blog/newest.snip.markdown"
+    post.write_text("Hello <%= mystery_helper('x') %> and <%= by('rowan-ash') %>.\n\n:kind: blog\n:erb: true\n"
+                    ":author: rowan-ash\n:created_at: 2024-03-31 08:00:00 +00:00\n")
+    os.utime(post, ns=(0, 1_700_000_000 * 10**9))
+
+
+def touch_all(site: Path) -> None:
+    """Every file touched (read again, not parsed again) and the last one changed."""
+    files = sorted((site / "posts").rglob("*.*"))
+    files[-1].write_text(files[-1].read_text() + "\nOne more line.\n")
+    for path in files:
+        os.utime(path, ns=(0, 1_700_000_500 * 10**9))
+
+
+def test_helpers_build_what_one_process_builds(tmp_path, monkeypatch, caplog):
+    plain, helped = make_site(tmp_path / "plain"), make_site(tmp_path / "helped")
+    for site in (plain, helped):
+        add_newest_post_with_an_unknown_helper(site)
+    clocks = FrozenClock(NOW), FrozenClock(NOW)
+    results = {"plain": [build(plain, clocks[0], caplog)]}
+    started = use_helpers(monkeypatch)
+    results["helped"] = [build(helped, clocks[1], caplog)]
+    assert len(started) == 2  # a reader and a renderer
+    for step in ("touch", 1, 2, 3, 4):
+        for site, clock in zip((plain, helped), clocks):
+            touch_all(site) if step == "touch" else edit(site, step)
+            clock.advance(hours=1)
+        with monkeypatch.context() as patched:
+            patched.setattr(sync, "PARALLEL_FROM", 10**9)
+            patched.setattr(prerender, "PRERENDER_FROM", 10**9)
+            results["plain"].append(build(plain, clocks[0], caplog))
+        results["helped"].append(build(helped, clocks[1], caplog))
+        assert rows(helped) == rows(plain), step
+        assert outputs(helped) == outputs(plain), step
+    assert results["helped"] == results["plain"]
+    assert any("mystery_helper" in line for line in results["plain"][0][1])  # a render's warning, logged alike
+    assert any("not a real date" in line for line in results["plain"][0][1])  # a read's warning, logged alike
+    assert len(started) > 2  # later builds read their changed files with a helper too
+
+
+def test_the_renders_taken_from_the_helper_are_not_made_again(tmp_path, monkeypatch, caplog):
+    site = make_site(tmp_path)
+    add_newest_post_with_an_unknown_helper(site)
+    use_helpers(monkeypatch)
+    rendered_here = []
+    real = Builder.rendered_html
+    monkeypatch.setattr(Builder, "rendered_html", lambda self, post, url: rendered_here.append(post.path) or
+                        real(self, post, url))  # in the helper, this list is the helper's own copy
+    build(site, FrozenClock(NOW), caplog)
+    with sqlite3.connect(site / "state/publisher.db") as db:
+        main_feed = {path for (path,) in db.execute(
+            "SELECT path FROM posts WHERE entry_id IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 5")}
+    assert "blog/newest.snip.markdown" in main_feed and len(main_feed) == 5
+    assert not set(rendered_here) & main_feed, rendered_here
+
+
+def test_a_helper_that_fails_changes_nothing(tmp_path, monkeypatch, caplog):
+    plain, helped = make_site(tmp_path / "plain"), make_site(tmp_path / "helped")
+    want = build(plain, FrozenClock(NOW), caplog)
+    started = use_helpers(monkeypatch)
+    monkeypatch.setattr(sync, "_helper_part", lambda *args: 1 / 0)  # raises in the reading helper
+    monkeypatch.setattr(prerender, "_render_all", lambda *args: os._exit(1))  # the rendering helper dies
+    assert build(helped, FrozenClock(NOW), caplog) == want
+    assert len(started) == 2
+    assert rows(helped) == rows(plain) and outputs(helped) == outputs(plain)
+
+
+def test_rows_cross_from_the_helper_unchanged_in_value():
+    when = datetime(2024, 3, 1, 17, 2, 11, 123456, tzinfo=timezone.utc)
+    local = when.astimezone(load_config(Path(__file__).parent / "fixtures/site/config.toml").site.tz)
+    row = {"path": "a", "size": 3, "draft": False, "error": None, "created_at": local, "updated_at": when}
+    back = sync._unpack(sync._pack([row]))[0]
+    assert back == row and list(back) == list(row)
+    assert back["created_at"].utcoffset() == timedelta(0)  # the same instant, in UTC: what the database stores
+    with pytest.raises(ValueError):  # a datetime under another key is not sent wrong: the helper fails instead
+        marshal.dumps(sync._pack([{**row, "odd": when}]))
+
+
+# -- a first build's posts read ahead, while the config is validated ------------------------------
+
+def build_with(site: Path, caplog, read_ahead) -> tuple[str, list[str]]:
+    caplog.clear()
+    builder = Builder(load_config(site / "config.toml"), clock=FrozenClock(NOW), read_ahead=read_ahead)
+    try:
+        with caplog.at_level(logging.INFO, logger="publisher"):
+            report = builder.build()
+    finally:
+        builder.close()
+    logged = [f"{r.levelname} {r.name} {r.getMessage()}".replace(str(site), "SITE") for r in caplog.records]
+    return report.line().rsplit(" in ", 1)[0], logged
+
+
+@pytest.mark.parametrize("guess", ["right", "wrong time zone", "wrong folder"])
+def test_a_read_ahead_is_used_only_when_it_read_what_the_build_reads(tmp_path, monkeypatch, caplog, guess):
+    plain, ahead = make_site(tmp_path / "plain"), make_site(tmp_path / "ahead")
+    want = build_with(plain, caplog, None)
+    started = use_helpers(monkeypatch)
+    monkeypatch.setattr(prerender, "PRERENDER_FROM", 10**9)
+    taken = []
+    real_take = sync.ReadAhead.take
+    monkeypatch.setattr(sync.ReadAhead, "take", lambda self, *args: taken.append(real_take(self, *args)) or taken[-1])
+    config = load_config(ahead / "config.toml")
+    tz = ZoneInfo("Asia/Tokyo") if guess == "wrong time zone" else config.site.tz
+    root = config.posts_root.parent if guess == "wrong folder" else config.posts_root
+    assert build_with(ahead, caplog, sync.ReadAhead(root, config.posts.folders, tz)) == want
+    assert rows(ahead) == rows(plain) and outputs(ahead) == outputs(plain)
+    assert len(started) == 1 and len(taken) == 1  # the read ahead, and no other helper
+    assert (taken[0] is not None) == (guess == "right")
+
+
+def test_a_read_ahead_unused_is_stopped(tmp_path, monkeypatch, caplog):
+    site = make_site(tmp_path)
+    build_with(site, caplog, None)  # not a first build any more: the index is not empty
+    use_helpers(monkeypatch)
+    edit(site, 2)
+    config = load_config(site / "config.toml")
+    ahead = sync.ReadAhead(config.posts_root, config.posts.folders, config.site.tz)
+    pid = ahead._helper.pid
+    build_with(site, caplog, ahead)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_the_quick_path_guesses_what_the_config_validates_to(tmp_path, monkeypatch):
+    use_helpers(monkeypatch)
+    site = make_site(tmp_path)
+    config = load_config(site / "config.toml")
+    ahead = quickbuild._read_ahead(site / "config.toml")
+    try:
+        assert (ahead.root, str(ahead.tz)) == (str(config.posts_root), str(config.site.tz))
+    finally:
+        ahead.close()
+    (site / "state").mkdir()
+    (site / "state" / "publisher.db").write_bytes(b"")
+    assert quickbuild._read_ahead(site / "config.toml") is None  # a database already: not a first build
+    (site / "config.toml").write_text("[posts\nbroken")
+    assert quickbuild._read_ahead(site / "config.toml") is None  # no guess from a config TOML can't read
