@@ -29,6 +29,8 @@ from sqlalchemy import (
     text,
 )
 
+from publisher.ddl import STEPS
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes stored as naive UTC (SQLite has no time zones); read back aware."""
@@ -205,136 +207,14 @@ def _id(conn: Connection) -> str:
     return "INTEGER PRIMARY KEY"
 
 
-def _ddl(conn: Connection, statement: str) -> None:
-    conn.execute(text(statement.replace("{ID}", _id(conn))))
+def _step(statements: tuple[str, ...]) -> Callable[[Connection], None]:
+    def run(conn: Connection) -> None:
+        for statement in statements:
+            conn.execute(text(statement.replace("{ID}", _id(conn))))
 
-
-def _m1_initial(conn: Connection) -> None:
-    _ddl(conn, """
-        CREATE TABLE posts (
-            id {ID},
-            path VARCHAR(1024) NOT NULL UNIQUE,
-            mtime_ns BIGINT NOT NULL,
-            size BIGINT NOT NULL,
-            content_hash VARCHAR(64) NOT NULL,
-            error TEXT,
-            name VARCHAR(512),
-            title TEXT,
-            kind VARCHAR(255),
-            author VARCHAR(255),
-            draft BOOLEAN NOT NULL DEFAULT FALSE,
-            created_at TIMESTAMP,
-            updated_at TIMESTAMP,
-            created_key VARCHAR(64),
-            created_local VARCHAR(64),
-            meta TEXT,
-            html TEXT,
-            summary TEXT,
-            html_hash VARCHAR(64),
-            rendered_from VARCHAR(64),
-            render_key VARCHAR(64),
-            entry_updated TIMESTAMP,
-            entry_id TEXT,
-            first_published_at TIMESTAMP,
-            deleted_at TIMESTAMP
-        )""")
-    conn.execute(text("CREATE INDEX ix_posts_created_at ON posts (created_at)"))
-
-
-def _m2_builds(conn: Connection) -> None:
-    _ddl(conn, """
-        CREATE TABLE builds (
-            id {ID},
-            started_at TIMESTAMP NOT NULL,
-            finished_at TIMESTAMP NOT NULL,
-            scanned INTEGER NOT NULL,
-            parsed INTEGER NOT NULL,
-            rendered INTEGER NOT NULL,
-            deleted INTEGER NOT NULL,
-            errors INTEGER NOT NULL,
-            written INTEGER NOT NULL
-        )""")
-
-
-def _m3_digests(conn: Connection) -> None:
-    for statement in _M3:
-        _ddl(conn, statement)
-
-
-_M3 = [
-    """CREATE TABLE subscribers (
-        id {ID},
-        email VARCHAR(320) NOT NULL UNIQUE,
-        name TEXT,
-        secret VARCHAR(64) NOT NULL,
-        created_at TIMESTAMP NOT NULL,
-        updated_at TIMESTAMP NOT NULL
-    )""",
-    """CREATE TABLE subscriptions (
-        id {ID},
-        subscriber_id INTEGER NOT NULL,
-        list VARCHAR(100) NOT NULL,
-        status VARCHAR(16) NOT NULL,
-        created_at TIMESTAMP NOT NULL,
-        status_at TIMESTAMP NOT NULL,
-        confirmed_at TIMESTAMP,
-        soft_bounces INTEGER NOT NULL DEFAULT 0,
-        CONSTRAINT uq_subscriptions_subscriber_list UNIQUE (subscriber_id, list)
-    )""",
-    "CREATE INDEX ix_subscriptions_list_status ON subscriptions (list, status, subscriber_id)",
-    """CREATE TABLE digests (
-        id {ID},
-        list VARCHAR(100) NOT NULL,
-        scheduled_for TIMESTAMP NOT NULL,
-        since TIMESTAMP,
-        cutoff TIMESTAMP NOT NULL,
-        post_ids TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        html TEXT NOT NULL,
-        text TEXT NOT NULL,
-        summaries_only BOOLEAN NOT NULL DEFAULT FALSE,
-        status VARCHAR(16) NOT NULL,
-        recipients INTEGER NOT NULL DEFAULT 0,
-        owner VARCHAR(200),
-        lease_until TIMESTAMP,
-        created_at TIMESTAMP NOT NULL,
-        finished_at TIMESTAMP,
-        CONSTRAINT uq_digests_list_slot UNIQUE (list, scheduled_for)
-    )""",
-    """CREATE TABLE deliveries (
-        id {ID},
-        digest_id INTEGER NOT NULL,
-        subscriber_id INTEGER NOT NULL,
-        email VARCHAR(320) NOT NULL,
-        state VARCHAR(16) NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TIMESTAMP,
-        reason TEXT,
-        message_id VARCHAR(255) NOT NULL,
-        provider_id VARCHAR(255),
-        updated_at TIMESTAMP NOT NULL,
-        CONSTRAINT uq_deliveries_digest_subscriber UNIQUE (digest_id, subscriber_id)
-    )""",
-    "CREATE INDEX ix_deliveries_digest_state ON deliveries (digest_id, state, id)",
-]
-
-
-def _m4_web(conn: Connection) -> None:
-    conn.execute(text("CREATE TABLE meta (key VARCHAR(100) PRIMARY KEY, value TEXT NOT NULL)"))
-    _ddl(conn, """
-        CREATE TABLE suppressions (
-            id {ID},
-            email_hash VARCHAR(64) NOT NULL UNIQUE,
-            reason VARCHAR(32) NOT NULL,
-            created_at TIMESTAMP NOT NULL
-        )""")
+    return run
 
 
 Migration = tuple[int, str, Callable[[Connection], None]]
 
-MIGRATIONS: list[Migration] = [
-    (1, "posts table", _m1_initial),
-    (2, "builds table", _m2_builds),
-    (3, "subscribers, subscriptions, digests, deliveries", _m3_digests),
-    (4, "meta and suppressions", _m4_web),
-]
+MIGRATIONS: list[Migration] = [(version, name, _step(statements)) for version, name, statements in STEPS]
