@@ -25,12 +25,9 @@ CONFIG_HELP = "Config file (default: config.toml, or $PUBLISHER_CONFIG)."
 
 
 def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("publisher")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    from publisher.logsetup import setup_logging
+
+    handler = setup_logging(level)
     logging.getLogger("apscheduler").addHandler(handler)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 

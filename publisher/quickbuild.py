@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher import stamp
+from publisher.logsetup import setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def _builder(settings: Any, read_ahead: Any = None) -> Any:
     from publisher.build import Builder
     from publisher.litestore import LiteStore, Refused
 
-    _setup_logging(settings.log.level)
+    setup_logging(settings.log.level)
     try:
         store = LiteStore(settings.database_url)
     except Refused as exc:
@@ -134,16 +135,6 @@ def _no_bar(total: int, label: str) -> Iterator[Any]:
         raise _NotHere("a long scan on a terminal: the CLI shows a progress bar")
     with no_progress(total, label) as bar:
         yield bar
-
-
-def _setup_logging(level: str) -> None:
-    """The CLI's log handler (see ``publisher.cli``): one line per record on standard error."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("publisher")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
 
 
 def _show(report: Any) -> None:
