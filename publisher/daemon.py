@@ -116,7 +116,7 @@ class Daemon:
             return
         from apscheduler.triggers.interval import IntervalTrigger
 
-        from publisher.newsletter import list_trigger
+        from publisher.digest.select import list_trigger
 
         for name, mailing_list in self.config.lists.items():
             scheduler.add_job(self.digest_job, list_trigger(mailing_list), args=[name], id=f"digest:{name}",

@@ -223,19 +223,10 @@ class Sender:
     def _provider(self, list_name: str) -> Any:
         if self.provider is not None:
             return self.provider
-        from publisher.mail.mime import MimeEncoder
-        from publisher.providers import make_provider
+        from publisher.providers import provider_for
 
-        name = self.config.mailing_list(list_name).provider
-        return make_provider(name, self.config.providers[name], environ=self.environ,
-                             encoder=MimeEncoder(self._dkim()), clock=self.clock, base_dir=self.config.base_dir)
-
-    def _dkim(self) -> Any:
-        if getattr(self.config.mail, "dkim", None) is None:
-            return None
-        from publisher.mail.dkim import load_signer
-
-        return load_signer(self.config)
+        return provider_for(self.config, self.config.mailing_list(list_name).provider, environ=self.environ,
+                            clock=self.clock)
 
     def _letter(self, digest_id: int) -> Any:
         from publisher.digest.compose import Composer

@@ -19,33 +19,16 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from publisher.clock import Clock
-from publisher.config import Config, ListConfig
+from publisher.config import Config
+from publisher.digest.select import latest_slot
 from publisher.errors import DigestError
 
 log = logging.getLogger(__name__)
-
-
-def list_trigger(mailing_list: ListConfig) -> Any:
-    from apscheduler.triggers.cron import CronTrigger
-
-    return CronTrigger.from_crontab(mailing_list.schedule, timezone=mailing_list.tz)
-
-
-def latest_slot(mailing_list: ListConfig, now: datetime, *, within: float | None = None) -> datetime | None:
-    """The list's most recent slot at or before ``now``, looking back ``within`` seconds (default: its grace)."""
-    trigger = list_trigger(mailing_list)
-    window = mailing_list.grace if within is None else within
-    start = now - timedelta(seconds=window)
-    slot, found = trigger.get_next_fire_time(None, start), None
-    while slot is not None and slot <= now:
-        found = slot
-        slot = trigger.get_next_fire_time(slot, slot + timedelta(seconds=1))
-    return found
 
 
 @dataclass(frozen=True)
@@ -152,17 +135,13 @@ class Newsletter:
 
     def send_test(self, list_name: str, address: str, *, latest: bool = False) -> Any:
         """Send one test copy of the next digest to ``address`` through the list's provider; record nothing."""
-        from publisher.mail.dkim import load_signer
-        from publisher.mail.mime import MimeEncoder
-        from publisher.providers import make_provider
+        from publisher.providers import provider_for
         from publisher.subscribers import normalise_email
 
         mailing_list = self.config.mailing_list(list_name)
         composed = self._preview(list_name, latest=latest)
         recipient = preview_recipient(self.config, list_name, normalise_email(address))
-        provider = make_provider(mailing_list.provider, self.config.providers[mailing_list.provider],
-                                 environ=self.environ, encoder=MimeEncoder(load_signer(self.config)),
-                                 clock=self.clock, base_dir=self.config.base_dir)
+        provider = provider_for(self.config, mailing_list.provider, environ=self.environ, clock=self.clock)
         with provider:
             (result,) = provider.send(composed.letter, [recipient])
         if result.outcome != "sent":

@@ -50,6 +50,22 @@ def _trigger(schedule: str, tz: ZoneInfo) -> Any:
     return CronTrigger.from_crontab(schedule, timezone=tz)
 
 
+def list_trigger(mailing_list: ListConfig) -> Any:
+    """The list's cron in its timezone (what the daemon schedules the list's digest job with)."""
+    return _trigger(mailing_list.schedule, mailing_list.tz)
+
+
+def latest_slot(mailing_list: ListConfig, now: datetime, *, within: float | None = None) -> datetime | None:
+    """The list's most recent slot at or before ``now``, looking back ``within`` seconds (default: its grace)."""
+    trigger = list_trigger(mailing_list)
+    window = mailing_list.grace if within is None else within
+    slot, found = trigger.get_next_fire_time(None, now - timedelta(seconds=window)), None
+    while slot is not None and slot <= now:
+        found = slot
+        slot = trigger.get_next_fire_time(slot, slot + timedelta(seconds=1))
+    return found
+
+
 def next_slot(schedule: str, tz: ZoneInfo, after: datetime) -> datetime:
     """The first cron slot strictly after ``after``."""
     trigger = _trigger(schedule, tz)

@@ -65,11 +65,9 @@ def _message_id(ctx: Any, kind: str) -> str:
 
 
 def _send(ctx: Any, provider_name: str, letter: Letter, recipient: Recipient) -> None:
-    from publisher.mail.mime import MimeEncoder
-    from publisher.providers import make_provider
+    from publisher.providers import provider_for
 
-    provider = make_provider(provider_name, ctx.config.providers[provider_name], environ=ctx.environ,
-                             encoder=MimeEncoder(ctx.dkim()), clock=ctx.clock, base_dir=ctx.config.base_dir)
+    provider = provider_for(ctx.config, provider_name, environ=ctx.environ, clock=ctx.clock, signer=ctx.dkim())
     with provider:
         (result,) = provider.send(letter, [recipient])
     if result.outcome != "sent":
