@@ -131,17 +131,25 @@ class Builder:
             report = BuildReport(fresh=True, sync=SyncResult(scanned=len(stats)))
         else:
             with build_lock(self.config):
+                changed = None if force else self._changed(stats, scanned)
                 stamp.forget(self.config)
-                report = self._full_build(stats, now)
+                report = self._full_build(stats, now, changed)
                 next_due = self.store.next_due(now, self.config.posts.kinds)
                 if not report.sync.unread:  # an unreadable file must be read again next time, not skipped as "fresh"
-                    stamp.save(self.config, self._config_hash, inputs, report.outputs, next_due)
+                    stamp.save(self.config, self._config_hash, inputs, report.outputs, next_due, stats)
         report.elapsed = time.perf_counter() - started
         return report
 
-    def _full_build(self, stats: list[FileStat], now: datetime) -> BuildReport:
+    def _changed(self, stats: list[FileStat], scanned: stamp.Look | None) -> set[str] | None:
+        """The paths changed since the stamped build (None: unknown); as ``scanned`` found them if the stamp it
+        compared with is still the stamp (no other build came between)."""
+        if scanned is not None and scanned.changed is not None and stamp.current(self.config) == scanned.stamp:
+            return scanned.changed
+        return stamp.changed_since(self.config, stats)
+
+    def _full_build(self, stats: list[FileStat], now: datetime, changed: set[str] | None) -> BuildReport:
         try:
-            return self._build_all(stats, now)
+            return self._build_all(stats, now, changed)
         finally:
             self._stop_helpers()
 
@@ -152,10 +160,10 @@ class Builder:
                 helper.close()
         self._prerendered = self._read_ahead = None
 
-    def _build_all(self, stats: list[FileStat], now: datetime) -> BuildReport:
+    def _build_all(self, stats: list[FileStat], now: datetime, changed: set[str] | None) -> BuildReport:
         config = self.config
         report = BuildReport()
-        report.sync, published_early = self._sync(stats, now)
+        report.sync, published_early = self._sync(stats, now, changed)
         report.published = published_early + self._publish(now)
         specs = feed_specs(config, self.store)
         selections = {spec.key: self.store.feed_rows(now, config.posts.kinds, config.feeds.entries, **spec.match)
@@ -167,9 +175,10 @@ class Builder:
                                 errors=len(report.sync.errors), written=len(report.written))
         return report
 
-    def _sync(self, stats: list[FileStat], now: datetime) -> tuple[SyncResult, int]:
+    def _sync(self, stats: list[FileStat], now: datetime, changed: set[str] | None) -> tuple[SyncResult, int]:
         """The sync, and how many posts it published (a first build's posts get their entry IDs as inserted, and
-        the newest are rendered in a helper meanwhile)."""
+        the newest are rendered in a helper meanwhile); ``changed``: the only paths that can differ from what the
+        database holds (None: any)."""
         config = self.config
         published: list[str] = []
 
@@ -178,7 +187,7 @@ class Builder:
             self._prerendered = prerender.start(self, rows)
 
         result = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress,
-                      publish=publish, ahead=self._read_ahead)
+                      publish=publish, ahead=self._read_ahead, changed=changed)
         return result, len(published)
 
     # -- publishing: entry IDs are made once and kept -----------------------

@@ -9,6 +9,7 @@ doubt, goes to the full CLI in :mod:`publisher.cli`.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -30,9 +31,9 @@ def _end() -> None:
     objects of every imported module one by one (Markdown, lxml, feedgen...), ~10 ms that a cron job or a
     deploy hook waits for and nobody needs.
     """
-    import logging
-
-    logging.shutdown()  # flushes the log handlers, as the interpreter's own exit would
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()  # flushes the log handlers, as the interpreter's own exit would
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -60,7 +61,11 @@ def _quick_build(args: list[str]) -> bool:
     if config is None:
         return False
     started = time.perf_counter()
-    from publisher.quickbuild import build
+    gc.disable()  # a short process that makes little cyclic garbage: collections would only cost it time
+    try:
+        from publisher.quickbuild import build
 
-    return build(Path(config), started=started)
+        return build(Path(config), started=started)
+    finally:
+        gc.enable()  # the full CLI may run next (a daemon, say): collect as usual there
 

@@ -70,6 +70,14 @@ class Helper:
             os.kill(self.pid, signal.SIGKILL)
             self._finish()
 
+    def ready(self) -> bool:
+        """True once the child has sent something (or ended): :meth:`result` then waits little, if at all."""
+        if self._pipe is None:
+            return True
+        import select
+
+        return bool(select.select([self._pipe], [], [], 0)[0])
+
     def result(self) -> Any | None:
         """The child's result; None when it failed or never started (the caller then does the work itself)."""
         if self._pipe is None:
@@ -97,10 +105,13 @@ def _child(work: Callable[[], Any], pipe: int) -> None:
     gc.disable()  # a helper does one piece of work; a collection would also copy every page it shares
     status = 1
     try:
-        data = memoryview(marshal.dumps(work()))
-        while data:
-            data = data[os.write(pipe, data):]
+        _write_all(pipe, marshal.dumps(work(), 2))  # version 2: no back-references, twice as fast
         status = 0
     finally:  # whatever happened, this process ends here and runs none of the parent's code
         os._exit(status)
 
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]

@@ -25,7 +25,7 @@ import logging
 import os
 import sqlite3
 from collections import namedtuple
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from operator import itemgetter
@@ -38,7 +38,7 @@ from publisher.errors import StateError
 log = logging.getLogger(__name__)
 
 #: The schema version (``max(MIGRATIONS)``) whose posts and builds tables this module reads and writes.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _DATETIME, _BOOL = "datetime", "bool"
 #: Every column of the posts table, and how its values are bound (None: as given).
@@ -267,10 +267,10 @@ class LiteStore:
         except sqlite3.Error as exc:
             raise StateError(self.url, str(exc).splitlines()[0]) from exc
 
-    def index(self) -> dict[str, IndexRow]:
-        query = "SELECT id, path, mtime_ns, size, content_hash, deleted_at IS NOT NULL, created_key FROM posts"
+    def index(self, paths: Collection[str] | None = None) -> dict[str, IndexRow]:
+        query, params = index_query(paths)
         with self.begin() as conn:
-            rows = conn.execute(query).fetchall()
+            rows = conn.execute(query, params).fetchall()
         return index_rows(rows)
 
     def insert_posts(self, conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -339,6 +339,19 @@ def _make_schema(db: sqlite3.Connection, clock: Clock) -> None:
         raise
     for version, name, _ in MIGRATIONS if made else ():
         log.info("state database migrated to version %d (%s)", version, name)
+
+
+INDEX_QUERY = "SELECT id, path, mtime_ns, size, content_hash, deleted_at IS NOT NULL, created_key FROM posts"
+#: The rows at some paths, and the deleted ones (which a new file may be a rename of); a UNION, not an OR, so
+#: that each part is looked up in its index.
+INDEX_AT_PATHS = f"{INDEX_QUERY} WHERE path IN {{paths}} UNION {INDEX_QUERY} WHERE deleted_at IS NOT NULL"
+
+
+def index_query(paths: Collection[str] | None) -> tuple[str, list[str]]:
+    """The query of the stored posts' index rows: all of them, or those at ``paths`` and the deleted ones."""
+    if paths is None:
+        return INDEX_QUERY, []
+    return INDEX_AT_PATHS.format(paths=f"({', '.join('?' * len(paths))})"), sorted(paths)
 
 
 def index_rows(rows: Iterable[tuple[Any, ...]]) -> dict[str, IndexRow]:

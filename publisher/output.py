@@ -26,7 +26,12 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` at once: a reader sees the old file or the new one, never a part.
+
+    ``durable``: the data reaches the disk before the rename (a crash then leaves the old or the new file,
+    never an empty one); a cache that is checked when read can skip that wait.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = _temporary(path)
@@ -36,7 +41,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:

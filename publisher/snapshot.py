@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from publisher import __version__
 
@@ -65,6 +64,8 @@ class Snapshot:
         self.values = values
         for section, names in _SECTIONS.items():
             setattr(self, section, SimpleNamespace(**{name: values[section][name] for name in names}))
+        from zoneinfo import ZoneInfo  # not on import: a build with nothing changed only asks usable()
+
         self.site.tz = ZoneInfo(values["site"]["timezone"])
         for name in _PATHS:
             setattr(self, name, Path(values[name]))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from publisher import litestore
@@ -77,11 +77,16 @@ class Store:
 
     # -- posts ------------------------------------------------------------
 
-    def index(self) -> dict[str, IndexRow]:
-        """Every stored post file by path (a plain query: ten thousand rows are read on every build)."""
-        query = ("SELECT id, path, mtime_ns, size, content_hash, deleted_at IS NOT NULL, created_key FROM posts")
+    def index(self, paths: Collection[str] | None = None) -> dict[str, IndexRow]:
+        """The stored post files by path: every one (a plain query: ten thousand rows are read on a full sync), or
+        those at ``paths`` and the deleted ones."""
         with self.begin() as conn:
-            rows = conn.exec_driver_sql(query).fetchall()
+            if paths is None:
+                rows = conn.exec_driver_sql(litestore.INDEX_QUERY).fetchall()
+            else:
+                query = text(litestore.INDEX_AT_PATHS.format(paths=":paths"))
+                rows = conn.execute(query.bindparams(bindparam("paths", expanding=True)),
+                                    {"paths": sorted(paths)}).fetchall()
         return litestore.index_rows(rows)
 
     def insert_posts(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

@@ -15,7 +15,6 @@ console script has that part read ahead, while the config is validated
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Protocol
 
 from publisher import forked
+from publisher.stamp import blake2b, files_among  # blake2b: hashlib's, without loading OpenSSL
 from publisher.errors import PostError
 from publisher.posts import Post, read_post
 from publisher.scan import FileStat
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: From this many files to read, a forked helper reads a part of them (when :func:`forked.worth_forking`).
 PARALLEL_FROM = 1000
+#: From this many changed paths, the sync reads every stored post's index row rather than those paths' rows.
+DELTA_MAX = 500
 #: The share of the files the helper reads: less than half, as it also packs its rows for the parent.
 HELPER_SHARE = 0.43
 #: The share a :class:`ReadAhead` reads: more, as it starts while the parent validates the config.
@@ -108,7 +110,7 @@ def read_file(path: str, size: int) -> bytes:
 
 
 def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 _META_JSON = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps(meta, sort_keys=True, default=str), made once
@@ -146,19 +148,24 @@ def _error_columns(error: PostError) -> dict[str, Any]:
 def sync(store: Store, root: Path, stats: list[FileStat], *, tz: tzinfo, now: datetime,
          progress: ProgressFactory = no_progress,
          publish: Callable[[list[dict[str, Any]]], object] | None = None,
-         ahead: ReadAhead | None = None) -> SyncResult:
+         ahead: ReadAhead | None = None, changed: set[str] | None = None) -> SyncResult:
     """Read and parse what changed, record it, mark what vanished; one transaction.
 
     ``publish``: called with the rows about to be inserted when the database holds no post at all (a first
     build), to set their entry IDs in the same insert.  ``ahead``: the last part of the posts, read ahead
-    (used only if it read what this sync would read; the caller closes it).
+    (used only if it read what this sync would read; the caller closes it).  ``changed``: when known, the only
+    paths (new, changed or gone) that can differ from what the database holds (:func:`publisher.stamp.changed_since`):
+    only their rows and the deleted posts' are read from the database, instead of every row.
     """
-    index = store.index()
     result = SyncResult(scanned=len(stats))
+    partial = changed is not None and len(changed) <= DELTA_MAX
+    index = store.index(changed) if partial else store.index()
+    if partial:
+        stats = files_among(stats, changed)
     plan = _Plan()
     fresh = _read_changed(root, stats, index, tz, result, plan, progress, ahead)
     _match_renames_and_deletions(index, {stat.path for stat in stats}, fresh, plan, result, now)
-    if publish is not None and not index and plan.inserts:
+    if publish is not None and not partial and not index and plan.inserts:
         publish(plan.inserts)
     with store.begin() as conn:
         store.insert_posts(conn, plan.inserts)

@@ -392,3 +392,15 @@ def test_the_first_build_of_a_new_site_is_the_full_paths_row_for_row(tmp_path):
     assert outputs(quick) == outputs(full)
     mask = [i for i, name in enumerate(litestore.POST_COLUMNS) if name not in ("first_published_at", "entry_updated")]
     assert [[row[i] for i in mask] for row in rows(quick)] == [[row[i] for i in mask] for row in rows(full)]
+
+
+def test_the_garbage_collector_is_back_on_when_the_full_cli_takes_over(tmp_path, monkeypatch):
+    import gc
+
+    from publisher import entry
+
+    monkeypatch.chdir(tmp_path)  # no config.toml here: the quick build steps aside for the CLI to report it
+    seen = []
+    monkeypatch.setattr(quickbuild, "build", lambda path, started: seen.append(gc.isenabled()) or False)
+    assert entry._quick_build(["build"]) is False
+    assert seen == [False] and gc.isenabled()
