@@ -31,8 +31,11 @@ _DATE = re.compile(
     r"(?:[ \t]*(?:([Zz]|UTC|GMT)|([+-])(\d{2}):?(\d{2})?))?)?",
     re.ASCII,
 )
-_ISO_CHARS = re.compile(r"[0-9:.,+TZ -]+")
+# What datetime.fromisoformat is tried on: "YYYY-MM-DD", then " " or "T" and more, all in [0-9:.,+TZ -].
+_ISO_SHAPE = re.compile(r"[0-9:.,+TZ -]{4}-[0-9:.,+TZ -]{5}(?:[ T][0-9:.,+TZ -]*)?")
 _OFFSETS: dict[tuple[str, str, str], timezone] = {}
+# The last text read, its tz and its datetime: a post's updated_at is most often its created_at.
+_last: tuple[str, tzinfo, datetime] | None = None
 
 
 def parse_date(value: object, tz: tzinfo) -> datetime:
@@ -41,6 +44,14 @@ def parse_date(value: object, tz: tzinfo) -> datetime:
     Raises ValueError with a one-line message when the value is not a date or
     names a date that cannot exist (``2013-02-30``, ``25:00``).
     """
+    global _last
+    if value.__class__ is str:
+        last = _last
+        if last is not None and last[1] is tz and last[0] == value:
+            return last[2]
+        parsed = _parse_text(value, tz)  # type: ignore[arg-type]
+        _last = (value, tz, parsed)  # type: ignore[assignment]
+        return parsed
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=tz)
     if isinstance(value, date):
@@ -52,7 +63,7 @@ def parse_date(value: object, tz: tzinfo) -> datetime:
 
 def _parse_text(text: str, tz: tzinfo) -> datetime:
     text = text.strip()
-    if len(text) >= 10 and text[4] == "-" and text[10:11] in ("", " ", "T") and _ISO_CHARS.fullmatch(text):
+    if _ISO_SHAPE.fullmatch(text):
         try:  # the fast path: CPython's ISO parser, ~10x quicker than the regex below
             value = datetime.fromisoformat(text)
         except ValueError:

@@ -128,7 +128,7 @@ def _decode(data: bytes) -> str:
         text = text[1:]
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    if not text or text.isspace():
         raise ValueError("the file is empty: write the post, or delete the file")
     return text
 
@@ -137,11 +137,14 @@ def _build(
     path: str, body_format: str, body: str, attributes: dict[str, object], raw: Raw, fields: _Fields,
     mtime: float, tz: tzinfo,
 ) -> Post:
-    name = _slug(attributes, fields) or path.rpartition("/")[2].partition(".")[0]
+    name = (fields.slug and _slug(attributes, fields)) or path.rpartition("/")[2].partition(".")[0]
     title = _text(attributes, raw, fields.title)
     if title is None and not body.strip():
         raise ValueError("the post has no body and no title: write the post, or delete the file")
-    created, dated_by_mtime = _created(attributes, fields, mtime, tz)
+    created = _date(attributes, fields.created, tz)
+    dated_by_mtime = created is None
+    if created is None:
+        created = _file_time(mtime, tz)
     updated = _date(attributes, fields.updated, tz) or created
     body_format = _body_format(attributes, body_format)
     return Post(
@@ -154,20 +157,18 @@ def _build(
         updated_at=updated,
         author=_text(attributes, raw, fields.author),
         kind=_text(attributes, raw, fields.kind),
-        tags=_tags(attributes, raw),
-        draft=_flag(attributes, "draft"),
-        erb=_flag(attributes, "erb"),
+        tags=_tags(attributes, raw) if "tags" in attributes else (),
+        draft="draft" in attributes and _flag(attributes, "draft"),
+        erb="erb" in attributes and _flag(attributes, "erb"),
         dated_by_mtime=dated_by_mtime,
         attributes=attributes,
     )
 
 
-def _created(attributes: dict[str, object], fields: _Fields, mtime: float, tz: tzinfo) -> tuple[datetime, bool]:
-    created = _date(attributes, fields.created, tz)
-    if created is not None:
-        return created, False
+def _file_time(mtime: float, tz: tzinfo) -> datetime:
+    """The date of a post that has none: the file's modification time."""
     try:
-        return datetime.fromtimestamp(mtime, tz), True
+        return datetime.fromtimestamp(mtime, tz)
     except (OverflowError, OSError, ValueError) as exc:
         raise ValueError(f"no created_at and the file time {mtime!r} is unusable: add a created_at line") from exc
 
@@ -189,13 +190,20 @@ def _text(attributes: dict[str, object], raw: Raw, keys: tuple[str, ...]) -> str
         value = attributes.get(key)
         if value is None:
             continue
-        written = raw.get(key)
-        if isinstance(value, list) and key.startswith("author"):
-            value, written = (value[0], written[0] if isinstance(written, list) else None) if value else (None, None)
-        text = _as_text(key, value, written)
+        if value.__class__ is str:  # the common case, as _as_text reads it
+            text: str | None = value.strip()
+        else:
+            text = _as_text_or_first(key, value, raw.get(key))
         if text:
             return text
     return None
+
+
+def _as_text_or_first(key: str, value: object, written: object) -> str | None:
+    """:func:`_as_text` of the value, or of its first item for a list of authors."""
+    if isinstance(value, list) and key.startswith("author"):
+        value, written = (value[0], written[0] if isinstance(written, list) else None) if value else (None, None)
+    return _as_text(key, value, written)
 
 
 def _as_text(key: str, value: object, written: object) -> str | None:

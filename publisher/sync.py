@@ -125,19 +125,24 @@ def post_columns(post: Post) -> dict[str, Any]:
         "dated_by_mtime": post.dated_by_mtime,
         "attributes": post.attributes,
     }
+    created = post.created_at
+    local = created.isoformat()
     return {
         "error": None, "name": post.name, "title": post.title, "kind": post.kind, "author": post.author,
-        "draft": post.draft, "created_at": post.created_at, "updated_at": post.updated_at,
-        "created_key": _created_key(post), "created_local": post.created_at.isoformat(), "meta": _META_JSON.encode(meta),
+        "draft": post.draft, "created_at": created, "updated_at": post.updated_at,
+        "created_key": _created_key(post, local), "created_local": local, "meta": _META_JSON.encode(meta),
     }
 
 
-def _created_key(post: Post) -> str | None:
-    """The written creation time, precise enough to recognise the post after a rename (else None)."""
+def _created_key(post: Post, written: str | None = None) -> str | None:
+    """The written creation time, precise enough to recognise the post after a rename (else None).
+
+    ``written``: ``post.created_at.isoformat()``, when the caller has it already.
+    """
     stamp = post.created_at
     if post.dated_by_mtime or (stamp.second == 0 and stamp.microsecond == 0):
         return None
-    return stamp.isoformat()
+    return stamp.isoformat() if written is None else written
 
 
 def _error_columns(error: PostError) -> dict[str, Any]:
