@@ -109,10 +109,10 @@ def _look_here(found: dict[str, Any], now: datetime) -> stamp.Look:
 def _validated_builder(config_path: Path) -> Any:
     """A Builder for the config validated now (a ConfigError goes to the CLI, which reports it), with the posts
     of a first build read ahead meanwhile."""
-    from publisher.config import load_config
-
-    ahead = _read_ahead(config_path)
+    ahead = _read_ahead(config_path)  # before importing pydantic, which takes a while: the helper reads meanwhile
     try:
+        from publisher.config import load_config
+
         return _builder(load_config(config_path), read_ahead=ahead)
     except BaseException:
         if ahead is not None:
