@@ -404,3 +404,16 @@ def test_the_garbage_collector_is_back_on_when_the_full_cli_takes_over(tmp_path,
     monkeypatch.setattr(quickbuild, "build", lambda path, started: seen.append(gc.isenabled()) or False)
     assert entry._quick_build(["build"]) is False
     assert seen == [False] and gc.isenabled()
+
+
+def test_a_first_build_starts_reading_ahead_before_pydantic_is_imported(tmp_path):
+    """The helper reads posts while pydantic is imported and validates: importing it first would leave the
+    helper nothing to overlap (pydantic takes longer to import than to validate)."""
+    site = make_site(tmp_path)
+    probe = ("import sys\nfrom publisher import forked, sync\nforked.worth_forking = lambda: True\n"
+             "real = sync.ReadAhead.__init__\n"
+             "def init(self, *args):\n    print('pydantic imported:', 'pydantic' in sys.modules)\n"
+             "    real(self, *args)\n"
+             "sync.ReadAhead.__init__ = init\nfrom publisher.entry import main\nsys.argv = ['publisher', 'build']\nmain()")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=site, capture_output=True, text=True, check=True)
+    assert "pydantic imported: False" in result.stdout and "8 new" in result.stdout
