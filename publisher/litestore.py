@@ -218,6 +218,7 @@ class LiteStore:
         self.url = url
         self._path = sqlite_path(url)
         self._clock = clock or Clock()
+        self._journal_until_posts = self._wal_now = False
         self._connection = self._open(new=False) if os.path.isfile(self._path) else None
 
     @property
@@ -235,8 +236,13 @@ class LiteStore:
         except (OSError, sqlite3.Error) as exc:
             raise Refused(f"{path}: {exc}") from exc
         try:
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "foreign_keys=ON"):
+            for pragma in ("busy_timeout=10000", "synchronous=NORMAL", "foreign_keys=ON"):
                 db.execute(f"PRAGMA {pragma}")
+            # A new, empty database takes its first posts through its rollback journal, then goes over to WAL (see
+            # insert_posts): rows written to a WAL are copied again into the database at the checkpoint.
+            fresh = new and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+            if not fresh:
+                db.execute("PRAGMA journal_mode=WAL")
             if new:
                 _make_schema(db, self._clock)
             version = db.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
@@ -246,10 +252,16 @@ class LiteStore:
         if version != SCHEMA_VERSION:
             db.close()
             raise Refused(f"{path}: schema version {version}, this module knows {SCHEMA_VERSION}")
+        self._journal_until_posts = fresh
         return db
 
     def close(self) -> None:
         if self._connection is not None:
+            if self._journal_until_posts:  # a new database that took no posts: WAL, as every database here
+                try:
+                    self._connection.execute("PRAGMA journal_mode=WAL")
+                except sqlite3.Error:
+                    pass  # another process has it: its next open sets WAL
             self._connection.close()
             self._connection = None
 
@@ -264,6 +276,9 @@ class LiteStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            if self._wal_now:
+                self._wal_now = self._journal_until_posts = False
+                self._db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as exc:
             raise StateError(self.url, str(exc).splitlines()[0]) from exc
 
@@ -275,6 +290,7 @@ class LiteStore:
 
     def insert_posts(self, conn: sqlite3.Connection, rows: Sequence[dict[str, Any]]) -> None:
         insert_posts(conn, rows)
+        self._wal_now = self._journal_until_posts and bool(rows)  # the first posts of a new database: then WAL
 
     def update_posts(self, conn: sqlite3.Connection, rows: Iterable[dict[str, Any]]) -> None:
         update_posts(conn, rows)

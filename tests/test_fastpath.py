@@ -389,6 +389,8 @@ def test_the_first_build_of_a_new_site_is_the_full_paths_row_for_row(tmp_path):
         columns = "version, name"  # applied_at: when each ran
         assert b.execute(f"SELECT {columns} FROM schema_migrations").fetchall() == \
                a.execute(f"SELECT {columns} FROM schema_migrations").fetchall()
+        # the quick path's new database took its first posts through a rollback journal, then went over to WAL
+        assert b.execute("PRAGMA journal_mode").fetchone() == a.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert outputs(quick) == outputs(full)
     mask = [i for i, name in enumerate(litestore.POST_COLUMNS) if name not in ("first_published_at", "entry_updated")]
     assert [[row[i] for i in mask] for row in rows(quick)] == [[row[i] for i in mask] for row in rows(full)]
