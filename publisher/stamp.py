@@ -121,7 +121,7 @@ def inputs_digest(config: Config | Snapshot, stats: list[FileStat]) -> str:
 
 def is_fresh(config: Config | Snapshot, config_hash: str, inputs: str, now: datetime) -> bool:
     """True when the last build saw exactly these inputs, its outputs are untouched and nothing has come due."""
-    stamp = _load(stamp_path(config.state_dir))
+    stamp = current(config)
     try:
         return (stamp is not None and stamp["config"] == _config_inputs(config, config_hash)
                 and _holds(stamp, inputs, now))
@@ -154,8 +154,13 @@ def current(config: Config | Snapshot) -> dict[str, Any] | None:
 
 
 def _files_scope(config: Config | Snapshot) -> tuple[str, str, tuple[str, ...]]:
-    """What the stored paths are relative to: a record made under another is no use."""
-    return config.database_url, str(config.posts_root), tuple(config.posts.folders)
+    return _scope(_config_inputs(config, ""))
+
+
+def _scope(config_inputs: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """What the recorded paths are relative to, from a stamp's config inputs: a record made under another is no
+    use."""
+    return config_inputs["database_url"], config_inputs["posts_root"], tuple(config_inputs["folders"])
 
 
 def changed_since(config: Config | Snapshot, stats: list[FileStat]) -> set[str] | None:
@@ -211,8 +216,7 @@ class Look(NamedTuple):
         and the record of every file that :func:`save` writes (see :class:`Listing`)."""
         if self.fresh:
             return True, self.inputs, len(self.stats)
-        config = self.stamp["config"]
-        scope = (config["database_url"], config["posts_root"], tuple(config["folders"]))
+        scope = _scope(self.stamp["config"])
         changed = self.changed or ()
         return (False, self.inputs, len(self.stats), self.changed,
                 [tuple(stat) for stat in self.stats if stat.path in changed], scope,
@@ -222,7 +226,7 @@ class Look(NamedTuple):
     def unpacked(cls, stamp: dict[str, Any], packed: tuple[Any, ...]) -> Look:
         if packed[0]:
             _, inputs, count = packed
-            return cls(stamp, [None] * count, inputs, True)  # type: ignore[list-item]
+            return cls(stamp, [None] * count, inputs, True)  # type: ignore[list-item] # only its length is read
         _, inputs, count, changed, files, scope, record = packed
         return cls(stamp, Listing(count, record, inputs, scope, changed, files), inputs, False, changed)
 
