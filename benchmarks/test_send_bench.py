@@ -1,6 +1,6 @@
 """Tests of the sending benchmark's own code: Postfix tool output, ratio maths, the table, the data, the server.
 
-Run with ``.venv/bin/pytest benchmarks -q``.  The Postfix smoke test runs only when the tools
+Part of ``make test``; alone: ``.venv/bin/pytest benchmarks -q``.  The Postfix smoke test runs only when the tools
 are already unpacked under benchmarks/work/postfix/ (the benchmark fetches them itself).
 """
 
