@@ -121,7 +121,7 @@ class Builder:
         started = time.perf_counter() if started is None else started
         now = self.clock.now()
         if scanned is None:
-            stats = scan_posts(self.config.posts_root, self.config.posts.folders)
+            stats = self._scan()
             inputs = stamp.inputs_digest(self.config, stats)
         else:
             stats, inputs = scanned.stats, scanned.inputs
@@ -139,6 +139,12 @@ class Builder:
                     stamp.save(self.config, self._config_hash, inputs, report.outputs, next_due, stats)
         report.elapsed = time.perf_counter() - started
         return report
+
+    def _scan(self) -> list[FileStat]:
+        """The posts folder now (as a first build's read-ahead helper scanned it, when it scanned this one)."""
+        root, folders = self.config.posts_root, self.config.posts.folders
+        stats = self._read_ahead.scanned(root, folders) if self._read_ahead is not None else None
+        return scan_posts(root, folders) if stats is None else stats
 
     def _changed(self, stats: list[FileStat], scanned: stamp.Look | None) -> set[str] | None:
         """The paths changed since the stamped build (None: unknown); as ``scanned`` found them if the stamp it
@@ -181,10 +187,14 @@ class Builder:
         database holds (None: any)."""
         config = self.config
         published: list[str] = []
+        taken: set[str] = set()
+        new_rows: list[dict[str, Any]] = []
 
-        def publish(rows: list[dict[str, Any]]) -> None:
-            published.extend(self._publish_new(rows, now))
-            self._prerendered = prerender.start(self, rows)
+        def publish(rows: list[dict[str, Any]], *, last: bool) -> None:
+            published.extend(self._publish_new(rows, now, taken))
+            new_rows.extend(rows)
+            if last:
+                self._prerendered = prerender.start(self, new_rows, self._read_ahead)
 
         result = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress,
                       publish=publish, ahead=self._read_ahead, changed=changed)
@@ -208,16 +218,16 @@ class Builder:
             self.store.update_posts(conn, updates)
         return len(updates)
 
-    def _publish_new(self, rows: list[dict[str, Any]], now: datetime) -> list[str]:
+    def _publish_new(self, rows: list[dict[str, Any]], now: datetime, taken: set[str]) -> list[str]:
         """Entry IDs for the rows about to be inserted into an EMPTY database, exactly as :meth:`_publish` would
-        make them after the insert (the rows get ids in this order; no ID is taken yet); the IDs made.
+        make them after the insert (the rows get ids in this order; ``taken``: the IDs of the rows inserted
+        before them, to which the IDs made are added); the IDs made.
 
         Every row gets ``entry_id`` and ``first_published_at`` (None for a post not visible yet), so that the
         first build inserts them instead of updating ten thousand rows after.
         """
         config = self.config
         make, url, kinds = EntryIds(config.feeds.entry_id, config.site.url).make, self.post_url, config.posts.kinds
-        taken: set[str] = set()
         made = []
         for row in rows:
             visible = (row["error"] is None and row["deleted_at"] is None and not row["draft"]

@@ -8,7 +8,6 @@ environment variable that holds it.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from pathlib import Path
@@ -543,5 +542,7 @@ def _suggestion(loc: list[str]) -> str:
             return "; remove it"
         section = annotation
     known = [name for name in section.model_fields if name != "path"]
+    import difflib  # only for a bad key: not on every load
+
     close = difflib.get_close_matches(loc[-1], known, n=1)
     return f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"

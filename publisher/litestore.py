@@ -102,6 +102,8 @@ Unpublished = namedtuple("Unpublished", ["id", "name", "kind", "author", "create
 
 def sqlite_datetime(value: datetime) -> str:
     """An aware datetime as a UTCDateTime column holds it in SQLite (SQLAlchemy's DATETIME storage format)."""
+    if value.tzinfo is timezone.utc:  # most of a first build's: twice as fast
+        return value.isoformat(" ", "microseconds")[:26]
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the state database")
     return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")

@@ -16,6 +16,7 @@ render in the parent would have logged them.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from publisher import forked
 
 if TYPE_CHECKING:
     from publisher.build import Builder
+    from publisher.sync import ReadAhead
 
 #: From this many new rows, a first build renders in a helper (when :func:`forked.worth_forking`).
 PRERENDER_FROM = 1000
@@ -36,18 +38,20 @@ def _key(path: str, digest: str, url: str) -> Key:
 
 
 class Prerendered:
-    """The renders of a helper process, taken one by one."""
+    """The renders of a helper process, taken one by one (``fetch``: gets them all, None on failure; ``stop``:
+    stops the helper if they were never needed)."""
 
-    def __init__(self, helper: forked.Helper) -> None:
-        self._helper: forked.Helper | None = helper
+    def __init__(self, fetch: Callable[[], Any], stop: Callable[[], object] | None = None) -> None:
+        self._fetch: Callable[[], Any] | None = fetch
+        self._stop = stop
         self._renders: dict[Key, Any] = {}
 
     def take(self, path: str, digest: str, url: str) -> tuple[str, str] | None:
         """The sanitized HTML and summary of ``path`` with content hash ``digest`` at ``url``, or None when the
         helper did not render exactly that (its warnings are logged now)."""
-        if self._helper is not None:
-            self._renders = self._helper.result() or {}
-            self._helper = None
+        if self._fetch is not None:
+            self._renders = self._fetch() or {}
+            self._fetch = None
         found = self._renders.pop(_key(path, digest, url), None)
         if found is None:
             return None
@@ -58,21 +62,46 @@ class Prerendered:
 
     def close(self) -> None:
         """Stop the helper if its renders were never needed."""
-        if self._helper is not None:
-            self._helper.stop()
-            self._helper = None
+        if self._fetch is not None and self._stop is not None:
+            self._stop()
+        self._fetch = None
 
 
-def start(builder: Builder, rows: list[dict[str, Any]]) -> Prerendered | None:
+def start(builder: Builder, rows: list[dict[str, Any]], ahead: ReadAhead | None = None) -> Prerendered | None:
     """Render in a helper the newest posts among ``rows`` (about to be inserted into an empty database, in
-    id order, with their entry IDs: those without one are not visible); None when not worth it."""
+    id order, with their entry IDs: those without one are not visible); None when not worth it.  The helper is
+    ``ahead`` when it serves renders (it has read its part of the posts by now), else a new one."""
     if len(rows) < PRERENDER_FROM or not forked.worth_forking():
         return None
     limit = builder.config.feeds.entries
     newest = heapq.nlargest(limit, ((row["created_at"], n, row) for n, row in enumerate(rows)
                                     if row["entry_id"] is not None), key=lambda item: item[:2])
     chosen = [(row["path"], builder.post_url(row)) for _, _, row in newest]
-    return Prerendered(forked.Helper(lambda: _render_all(builder, chosen)))
+    if ahead is not None:
+        from publisher.snapshot import take
+
+        if ahead.ask((take(builder.config), chosen)):
+            return Prerendered(ahead.answer)
+    helper = forked.Helper(lambda: _render_all(builder, chosen))
+    return Prerendered(helper.result, helper.stop)
+
+
+class Renders:
+    """The service of a read-ahead helper (:class:`publisher.sync.ReadAhead`): it renders the posts a request
+    names, with the config snapshot the request carries (the helper started before the config was validated)."""
+
+    def warm_up(self) -> None:
+        """Import what rendering takes, while the build has not asked yet."""
+        from publisher import build, render, sanitize  # noqa: F401
+
+        render.warm_up()
+
+    def __call__(self, request: Any) -> dict[Key, Any]:
+        from publisher.build import Builder
+        from publisher.snapshot import Snapshot
+
+        values, chosen = request
+        return _render_all(Builder(Snapshot(values)), [tuple(item) for item in chosen])
 
 
 class _Records(logging.Handler):

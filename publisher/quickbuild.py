@@ -140,7 +140,11 @@ def _read_ahead(config_path: Path) -> Any | None:
         root = base / posts["root"]
     except Exception:  # noqa: BLE001 - no guess: the build reads everything itself
         return None
-    return sync.ReadAhead(root, folders, tz) if forked.worth_forking() else None
+    if not forked.worth_forking():
+        return None
+    from publisher.prerender import Renders
+
+    return sync.ReadAhead(root, folders, tz, Renders())
 
 
 def _builder(settings: Any, read_ahead: Any = None) -> Any:

@@ -159,6 +159,14 @@ class Renderer:
         return (), {"src": src, "alt": "" if alt is None else str(alt), "attributes": attributes}
 
 
+def warm_up() -> None:
+    """Import what a Renderer imports (a helper process that renders later does it while it waits); not Jinja,
+    which only a post with ERB tags needs."""
+    import markdown  # noqa: F401
+
+    _markdown_extensions()
+
+
 def _markdown_extensions() -> list[Any]:
     """:data:`MARKDOWN_EXTENSIONS` as instances ("extra" as the extensions it stands for, in its order), so that
     Python-Markdown does not look each name up among every installed package's entry points (~15 ms a process)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -42,9 +42,15 @@ DELTA_MAX = 500
 #: The share of the files the helper reads: less than half, as it also packs its rows for the parent.
 HELPER_SHARE = 0.43
 #: The share a :class:`ReadAhead` reads: more, as it starts while the parent validates the config.
-AHEAD_SHARE = 0.6
+AHEAD_SHARE = 0.55
 
 Warn = Callable[..., object]  # log.warning, or what collects a helper's warnings
+
+
+class Publish(Protocol):
+    """Sets the entry IDs of new rows about to be inserted (see :func:`sync`)."""
+
+    def __call__(self, rows: list[dict[str, Any]], *, last: bool) -> object: ...
 
 
 class Progress(Protocol):
@@ -113,11 +119,13 @@ def content_hash(data: bytes) -> str:
     return blake2b(data, digest_size=16).hexdigest()
 
 
+_UTC = timezone.utc
 _META_JSON = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps(meta, sort_keys=True, default=str), made once
 
 
 def post_columns(post: Post) -> dict[str, Any]:
-    """The post's metadata as stored (the body is not stored: it is read again when rendered)."""
+    """The post's metadata as stored (the body is not stored: it is read again when rendered); its times in UTC,
+    as the database keeps them (the same instants)."""
     meta = {
         "format": post.body_format,
         "erb": post.erb,
@@ -125,11 +133,11 @@ def post_columns(post: Post) -> dict[str, Any]:
         "dated_by_mtime": post.dated_by_mtime,
         "attributes": post.attributes,
     }
-    created = post.created_at
-    local = created.isoformat()
+    created, updated = post.created_at, post.updated_at
+    local, utc = created.isoformat(), created.astimezone(_UTC)
     return {
         "error": None, "name": post.name, "title": post.title, "kind": post.kind, "author": post.author,
-        "draft": post.draft, "created_at": created, "updated_at": post.updated_at,
+        "draft": post.draft, "created_at": utc, "updated_at": utc if updated is created else updated.astimezone(_UTC),
         "created_key": _created_key(post, local), "created_local": local, "meta": _META_JSON.encode(meta),
     }
 
@@ -151,31 +159,78 @@ def _error_columns(error: PostError) -> dict[str, Any]:
 
 
 def sync(store: Store, root: Path, stats: list[FileStat], *, tz: tzinfo, now: datetime,
-         progress: ProgressFactory = no_progress,
-         publish: Callable[[list[dict[str, Any]]], object] | None = None,
+         progress: ProgressFactory = no_progress, publish: Publish | None = None,
          ahead: ReadAhead | None = None, changed: set[str] | None = None) -> SyncResult:
     """Read and parse what changed, record it, mark what vanished; one transaction.
 
     ``publish``: called with the rows about to be inserted when the database holds no post at all (a first
-    build), to set their entry IDs in the same insert.  ``ahead``: the last part of the posts, read ahead
-    (used only if it read what this sync would read; the caller closes it).  ``changed``: when known, the only
-    paths (new, changed or gone) that can differ from what the database holds (:func:`publisher.stamp.changed_since`):
-    only their rows and the deleted posts' are read from the database, instead of every row.
+    build), part by part in order (``last`` for the last part), to set their entry IDs in the same insert.
+    ``ahead``: the last part of a first build's posts, read ahead (used only if it read what this sync would
+    read; the caller closes it).  ``changed``: when known, the only paths (new, changed or gone) that can
+    differ from what the database holds (:func:`publisher.stamp.changed_since`): only their rows and the
+    deleted posts' are read from the database, instead of every row.
     """
     result = SyncResult(scanned=len(stats))
     partial = changed is not None and len(changed) <= DELTA_MAX
     index = store.index(changed) if partial else store.index()
+    if not index and not partial:
+        _first_sync(store, root, stats, tz, result, progress, publish, ahead)
+        return result
     if partial:
         stats = files_among(stats, changed)
     plan = _Plan()
-    fresh = _read_changed(root, stats, index, tz, result, plan, progress, ahead)
+    fresh = _read_changed(root, stats, index, tz, result, plan, progress)
     _match_renames_and_deletions(index, {stat.path for stat in stats}, fresh, plan, result, now)
-    if publish is not None and not partial and not index and plan.inserts:
-        publish(plan.inserts)
     with store.begin() as conn:
         store.insert_posts(conn, plan.inserts)
         store.update_posts(conn, plan.updates)
     return result
+
+
+def _first_sync(store: Store, root: Path, stats: list[FileStat], tz: tzinfo, result: SyncResult,
+                progress: ProgressFactory, publish: Publish | None, ahead: ReadAhead | None) -> None:
+    """Into a database with no post at all, where every file is new: the rows go in in file order, part by
+    part, this process's part while a helper (if any) still reads the last part."""
+    prefix = os.path.join(str(root), "")  # str(root / path), without making ten thousand Paths
+    with progress(len(stats), "Reading posts") as bar, store.begin() as conn:
+        for rows, last in _first_parts(root, prefix, stats, tz, result, bar.update, ahead):
+            for row in rows:
+                row["deleted_at"] = None  # the row is this sync's own: no copy (a first build has ten thousand)
+            result.new += len(rows)
+            if publish is not None and (rows or last):
+                publish(rows, last=last)
+            store.insert_posts(conn, rows)
+
+
+def _first_parts(root: Path, prefix: str, todo: list[FileStat], tz: tzinfo, result: SyncResult,
+                 done: Callable[[int], object], ahead: ReadAhead | None) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """The new rows of ``todo``, in order, as (rows, last) parts: one, or this process's and then a helper's."""
+    helper, get, plan = None, {}.get, _Plan()
+    if len(todo) >= PARALLEL_FROM and ahead is not None:
+        split = len(todo) - int(len(todo) * AHEAD_SHARE)
+    elif len(todo) >= PARALLEL_FROM and forked.worth_forking():
+        split = len(todo) - int(len(todo) * HELPER_SHARE)
+        helper = forked.Helper(lambda: _helper_part(prefix, todo[split:], get, tz))
+    else:
+        split = len(todo)
+    try:
+        own: list[dict[str, Any]] = []
+        _read_part(prefix, todo[:split], get, tz, result, plan, own, log.warning, done)
+        yield own, split == len(todo)
+        if split == len(todo):
+            return
+        packed = helper.result() if helper is not None else ahead.take(root, tz, todo[split:])
+        rest: list[dict[str, Any]] = []
+        if packed is None:
+            log.debug("no usable part from a helper process; reading it here")
+            _read_part(prefix, todo[split:], get, tz, result, plan, rest, log.warning, done)
+        else:
+            _merge(packed, result, plan, rest)
+            done(len(todo) - split)
+        yield rest, True
+    finally:
+        if helper is not None:
+            helper.stop()
 
 
 def _changed(row: IndexRow | None, stat: FileStat) -> bool:
@@ -183,26 +238,20 @@ def _changed(row: IndexRow | None, stat: FileStat) -> bool:
 
 
 def _read_changed(root: Path, stats: list[FileStat], index: dict[str, IndexRow], tz: tzinfo, result: SyncResult,
-                  plan: _Plan, progress: ProgressFactory, ahead: ReadAhead | None) -> list[dict[str, Any]]:
+                  plan: _Plan, progress: ProgressFactory) -> list[dict[str, Any]]:
     """Parse every changed file; return the rows for paths the database has never seen."""
     get = index.get
     todo = [stat for stat in stats if _changed(get(stat.path), stat)]
     fresh: list[dict[str, Any]] = []
     prefix = os.path.join(str(root), "")  # str(root / path), without making ten thousand Paths
-    many = len(todo) >= PARALLEL_FROM
     with progress(len(todo), "Reading posts") as bar:
-        if many and ahead is not None and not index:
-            split = len(todo) - int(len(todo) * AHEAD_SHARE)
-            _read_part(prefix, todo[:split], get, tz, result, plan, fresh, log.warning, bar.update)
-            packed = ahead.take(root, tz, todo[split:])
-        elif many and forked.worth_forking():
-            split = len(todo) - int(len(todo) * HELPER_SHARE)
-            with forked.Helper(lambda: _helper_part(prefix, todo[split:], get, tz)) as helper:
-                _read_part(prefix, todo[:split], get, tz, result, plan, fresh, log.warning, bar.update)
-                packed = helper.result()
-        else:
+        if len(todo) < PARALLEL_FROM or not forked.worth_forking():
             _read_part(prefix, todo, get, tz, result, plan, fresh, log.warning, bar.update)
             return fresh
+        split = len(todo) - int(len(todo) * HELPER_SHARE)
+        with forked.Helper(lambda: _helper_part(prefix, todo[split:], get, tz)) as helper:
+            _read_part(prefix, todo[:split], get, tz, result, plan, fresh, log.warning, bar.update)
+            packed = helper.result()
         if packed is None:
             log.debug("no usable part from a helper process; reading it here")
             _read_part(prefix, todo[split:], get, tz, result, plan, fresh, log.warning, bar.update)
@@ -244,35 +293,74 @@ def _read_one(source: str, stat: FileStat, row: IndexRow | None, tz: tzinfo, res
 
 # -- the helper's part: read in the forked child, sent back with marshal ----------------------
 
-class ReadAhead:
-    """A first build's posts, the last :data:`AHEAD_SHARE` of them, read by a helper started before the config
-    is validated, with a guess of the posts folder and time zone from the raw config (see
-    :mod:`publisher.quickbuild`).  The sync takes the part only if it is exactly the part it would give a helper:
-    the same folder, time zone and files (path, mtime, size), into an empty database."""
+class Service(Protocol):
+    """What a :class:`ReadAhead` helper does once it has read its part: answers the build's requests."""
 
-    def __init__(self, root: Path, folders: list[str], tz: tzinfo) -> None:
-        self.root, self.tz = str(root), tz
-        self._helper = forked.Helper(lambda: _read_ahead(root, folders, tz))
+    def warm_up(self) -> None: ...
+
+    def __call__(self, request: Any) -> Any: ...
+
+
+class ReadAhead:
+    """A first build's posts folder, scanned, and the last :data:`AHEAD_SHARE` of its posts, read by a helper
+    started before the config is validated, with a guess of the posts folder and time zone from the raw config
+    (see :mod:`publisher.quickbuild`).  The build takes the scan if it is of the same folders, and the sync
+    takes the part only if it is exactly the part it would give a helper: the same folder, time zone and files
+    (path, mtime, size), into an empty database.  With a ``service``, the helper then answers what the build
+    :meth:`ask`\ s (it renders the newest posts: :mod:`publisher.prerender`)."""
+
+    def __init__(self, root: Path, folders: list[str], tz: tzinfo, service: Service | None = None) -> None:
+        self.root, self.folders, self.tz = str(root), list(folders), tz
+        self.serves = service is not None
+        self._helper = forked.Helper(lambda: _read_ahead(root, folders, tz, service), inbox=self.serves)
+        self._received = 0  # the helper's messages taken: its scan, its part, then one answer per request
+
+    def scanned(self, root: Path, folders: list[str]) -> list[FileStat] | None:
+        """The helper's scan, if it scanned these ``folders`` of ``root`` (and can be asked only first)."""
+        if str(root) != self.root or list(folders) != self.folders or self._received:
+            return None
+        found = self._receive()
+        return None if found is None else list(map(FileStat._make, found))
 
     def take(self, root: Path, tz: tzinfo, part: list[FileStat]) -> tuple | None:
         """What :func:`_helper_part` gives for ``part``, or None when the helper read anything else."""
-        found = self._helper.result()
+        found = None
+        while self._received < 2:
+            found = self._receive()
         if found is None or str(root) != self.root or str(tz) != str(self.tz):
             return None
         stats, packed = found
         return packed if stats == [tuple(stat) for stat in part] else None
 
+    def ask(self, request: Any) -> bool:
+        """Send the helper's service ``request`` (after :meth:`take`); False when it can't take one."""
+        return self.serves and self._received >= 2 and self._helper.send(request)
+
+    def answer(self) -> Any | None:
+        """The answer to the last request (None when the helper failed)."""
+        return self._receive()
+
+    def _receive(self) -> Any | None:
+        self._received += 1
+        return self._helper.receive()
+
     def close(self) -> None:
         self._helper.stop()
 
 
-def _read_ahead(root: Path, folders: list[str], tz: tzinfo) -> tuple:
-    """In the helper: the part of a first build it reads, and what it found there."""
+def _read_ahead(root: Path, folders: list[str], tz: tzinfo, service: Service | None) -> Iterator[Any]:
+    """In the helper: the scan of the posts folder, then the part of a first build it reads and what it found
+    there (two messages), then the answers of ``service`` to the requests from the build."""
     from publisher.scan import scan_posts
 
     stats = scan_posts(root, folders)
+    yield [tuple(stat) for stat in stats]
     part = stats[len(stats) - int(len(stats) * AHEAD_SHARE):] if len(stats) >= PARALLEL_FROM else []
-    return [tuple(stat) for stat in part], _helper_part(os.path.join(str(root), ""), part, {}.get, tz)
+    yield [tuple(stat) for stat in part], _helper_part(os.path.join(str(root), ""), part, {}.get, tz)
+    if service is not None:
+        service.warm_up()
+        for request in forked.requests():
+            yield service(request)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -389,6 +389,7 @@ def test_any_text_gives_clean_feeds_that_read_back(title, category, body, name):
     # something once the XML-unsafe characters are gone.
     for text in (title, category, name):
         assume(_xml_safe(text).strip() and not re.search(r"</\w+>|<[^>]*@", text))
+    for text in (title, category, name, body):
         assume(not feedcheck.looks_double_encoded(_xml_safe(text)))  # "Â¡" is mojibake to the validator
     assume(_xml_safe(name).strip() == _xml_safe(name))
     from html import escape

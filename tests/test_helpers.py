@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from publisher import build as build_module
 from publisher import forked, prerender, quickbuild, sync
 from publisher.build import Builder
 from publisher.clock import FrozenClock
@@ -48,6 +49,43 @@ def test_a_helper_left_early_is_killed_and_reaped():
         os.waitpid(pid, os.WNOHANG)  # reaped: no such child
     for fd in release:
         os.close(fd)
+
+
+def test_a_generator_helper_sends_each_value_as_it_yields_it():
+    release = os.pipe()
+
+    def work():
+        yield "first"
+        os.read(release[0], 1)  # the parent has the first message before this returns
+        yield "second"
+        yield "last"
+
+    with forked.Helper(work) as helper:
+        assert helper.receive() == "first"
+        os.write(release[1], b"x")
+        assert helper.result() == "last"
+        assert helper.receive() is None  # reaped: nothing more
+    for fd in release:
+        os.close(fd)
+
+
+def test_a_helper_with_an_inbox_answers_each_request():
+    def work():
+        yield "ready"
+        for request in forked.requests():
+            yield request * 2
+
+    with forked.Helper(work, inbox=True) as helper:
+        assert helper.receive() == "ready"
+        assert helper.send(21) and helper.receive() == 42
+        assert helper.send("ab") and helper.receive() == "abab"
+        assert not helper.send(object())  # marshal does not write it: not sent, and the helper goes on
+        assert helper.send([1]) and helper.receive() == [1, 1]
+    assert not helper.send(1)  # stopped
+    with forked.Helper(lambda: 1) as plain:
+        assert not plain.send(1)  # no inbox
+        assert plain.result() == 1
+    assert list(forked.requests()) == []  # not in a helper: no requests
 
 
 def test_a_helper_that_cannot_start_returns_none(monkeypatch):
@@ -86,8 +124,8 @@ def use_helpers(monkeypatch) -> list[int]:
     started = []
 
     class Counted(forked.Helper):
-        def __init__(self, work):
-            super().__init__(work)
+        def __init__(self, work, **options):
+            super().__init__(work, **options)
             started.append(self.pid)
 
     monkeypatch.setattr(forked, "worth_forking", lambda: True)
@@ -154,11 +192,21 @@ def test_the_renders_taken_from_the_helper_are_not_made_again(tmp_path, monkeypa
     site = make_site(tmp_path)
     add_newest_post_with_an_unknown_helper(site)
     use_helpers(monkeypatch)
-    rendered_here = []
+    rendered_here = record_renders_here(monkeypatch)
+    build(site, FrozenClock(NOW), caplog)
+    assert_main_feed_not_rendered_here(site, rendered_here)
+
+
+def record_renders_here(monkeypatch) -> list[str]:
+    """The paths of the posts rendered in this process (a helper's renders fill the helper's own copy)."""
+    rendered_here: list[str] = []
     real = Builder.rendered_html
     monkeypatch.setattr(Builder, "rendered_html", lambda self, post, url: rendered_here.append(post.path) or
-                        real(self, post, url))  # in the helper, this list is the helper's own copy
-    build(site, FrozenClock(NOW), caplog)
+                        real(self, post, url))
+    return rendered_here
+
+
+def assert_main_feed_not_rendered_here(site: Path, rendered_here: list[str]) -> None:
     with sqlite3.connect(site / "state/publisher.db") as db:
         main_feed = {path for (path,) in db.execute(
             "SELECT path FROM posts WHERE entry_id IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 5")}
@@ -247,3 +295,32 @@ def test_the_quick_path_guesses_what_the_config_validates_to(tmp_path, monkeypat
     assert quickbuild._read_ahead(site / "config.toml") is None  # a database already: not a first build
     (site / "config.toml").write_text("[posts\nbroken")
     assert quickbuild._read_ahead(site / "config.toml") is None  # no guess from a config TOML can't read
+
+
+def test_a_read_ahead_gives_the_build_its_scan_and_renders_the_newest_posts(tmp_path, monkeypatch, caplog):
+    plain, ahead = make_site(tmp_path / "plain"), make_site(tmp_path / "ahead")
+    for site in (plain, ahead):
+        add_newest_post_with_an_unknown_helper(site)
+    want = build_with(plain, caplog, None)
+    started = use_helpers(monkeypatch)
+    scanned_here, rendered_here = [], record_renders_here(monkeypatch)
+    real_scan = build_module.scan_posts
+    monkeypatch.setattr(build_module, "scan_posts", lambda *args: scanned_here.append(args) or real_scan(*args))
+    config = load_config(ahead / "config.toml")
+    read_ahead = sync.ReadAhead(config.posts_root, config.posts.folders, config.site.tz, prerender.Renders())
+    assert build_with(ahead, caplog, read_ahead) == want  # its render's warnings too, logged alike
+    assert rows(ahead) == rows(plain) and outputs(ahead) == outputs(plain)
+    assert len(started) == 1  # the read ahead rendered: no other helper
+    assert scanned_here == []  # the build took the helper's scan
+    assert_main_feed_not_rendered_here(ahead, rendered_here)
+
+
+def test_a_read_ahead_that_fails_to_render_changes_nothing(tmp_path, monkeypatch, caplog):
+    plain, ahead = make_site(tmp_path / "plain"), make_site(tmp_path / "ahead")
+    want = build_with(plain, caplog, None)
+    use_helpers(monkeypatch)
+    monkeypatch.setattr(prerender.Renders, "__call__", lambda self, request: os._exit(1))
+    config = load_config(ahead / "config.toml")
+    read_ahead = sync.ReadAhead(config.posts_root, config.posts.folders, config.site.tz, prerender.Renders())
+    assert build_with(ahead, caplog, read_ahead) == want
+    assert rows(ahead) == rows(plain) and outputs(ahead) == outputs(plain)
