@@ -191,9 +191,12 @@ class Builder:
         new_rows: list[dict[str, Any]] = []
 
         def publish(rows: list[dict[str, Any]], *, last: bool) -> None:
+            first = not new_rows
+            if first and not last and self._read_ahead is not None:  # the read-ahead renders as soon as it can
+                self._prerendered = prerender.ask_early(self, rows, self._read_ahead, now)
             published.extend(self._publish_new(rows, now, taken))
             new_rows.extend(rows)
-            if last:
+            if last and self._prerendered is None:
                 self._prerendered = prerender.start(self, new_rows, self._read_ahead)
 
         result = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress,
@@ -230,8 +233,7 @@ class Builder:
         make, url, kinds = EntryIds(config.feeds.entry_id, config.site.url).make, self.post_url, config.posts.kinds
         made = []
         for row in rows:
-            visible = (row["error"] is None and row["deleted_at"] is None and not row["draft"]
-                       and (not kinds or row["kind"] in kinds) and row["created_at"] <= now)
+            visible = visible_new(row, kinds, now)
             entry_id = _unique(make(url=partial(url, row), name=row["name"], kind=row["kind"],
                                     created=row["created_local"]), taken) if visible else None
             row["entry_id"], row["first_published_at"] = entry_id, now if visible else None
@@ -252,17 +254,32 @@ class Builder:
 
         key = self.render_key()
         rows = {row.id: row for chosen in selections.values() for row in chosen}
-        entries = {}
+        entries, renders = {}, []
         for row in rows.values():
             values = dict(row._mapping)
             if row.html is None or row.rendered_from != row.content_hash or row.render_key != key:
-                values.update(self._render(row, key, now))
+                rendered = self._rendered(row, key, now)
+                values.update(rendered)
+                renders.extend([{"id": row.id, **rendered}] if rendered else [])
                 report.rendered += 1
             if values["html"] is not None:
                 entries[row.id] = Entry(**self._entry_fields(values))
+        self._save_renders(renders)
         return entries
 
     def _render(self, row: Any, key: str, now: datetime) -> dict[str, Any]:
+        """The render of ``row``'s post, saved (empty when the post can't be read)."""
+        values = self._rendered(row, key, now)
+        self._save_renders([{"id": row.id, **values}] if values else [])
+        return values
+
+    def _save_renders(self, renders: list[dict[str, Any]]) -> None:
+        if renders:
+            with self.store.begin() as conn:
+                self.store.update_posts(conn, renders)
+
+    def _rendered(self, row: Any, key: str, now: datetime) -> dict[str, Any]:
+        """The render of ``row``'s post, as the columns to save (empty when the post can't be read)."""
         from publisher.posts import read_post
 
         source = self.config.posts_root / row.path
@@ -275,7 +292,7 @@ class Builder:
         except (OSError, PostError) as exc:
             log.warning("%s: can't render (%s); keeping what was published before", source, exc)
             return {}
-        return self._save_render(row, html, summary, digest, key, now, post.updated_at)
+        return _render_values(row, html, summary, digest, key, now, post.updated_at)
 
     def rendered_html(self, post: Any, url: str) -> tuple[str, str]:
         """The sanitized HTML and summary of ``post``, whose own URL is ``url``."""
@@ -283,18 +300,6 @@ class Builder:
 
         rendered = self.renderer.render(post, url)
         return sanitize(rendered.html), sanitize(rendered.summary)
-
-    def _save_render(self, row: Any, html: str, summary: str, source_hash: str, key: str, now: datetime,
-                     post_updated: datetime) -> dict[str, Any]:
-        html_hash = content_hash(f"{html}\0{summary}".encode())
-        updated = row.entry_updated
-        if html_hash != row.html_hash:
-            updated = _next_updated(row.entry_updated, post_updated, row.created_at, now)
-        values = {"html": html, "summary": summary, "html_hash": html_hash,
-                  "rendered_from": source_hash, "render_key": key, "entry_updated": updated}
-        with self.store.begin() as conn:
-            self.store.update_posts(conn, [{"id": row.id, **values}])
-        return values
 
     @property
     def renderer(self) -> Any:
@@ -388,6 +393,24 @@ def _next_updated(previous: datetime | None, post_updated: datetime, created: da
     if previous is None or candidate > previous:
         return candidate
     return now
+
+
+def _render_values(row: Any, html: str, summary: str, source_hash: str, key: str, now: datetime,
+                   post_updated: datetime) -> dict[str, Any]:
+    """The columns a render of ``row`` sets; its entry's updated time moves only when the HTML changed."""
+    html_hash = content_hash(f"{html}\0{summary}".encode())
+    updated = row.entry_updated
+    if html_hash != row.html_hash:
+        updated = _next_updated(row.entry_updated, post_updated, row.created_at, now)
+    return {"html": html, "summary": summary, "html_hash": html_hash,
+            "rendered_from": source_hash, "render_key": key, "entry_updated": updated}
+
+
+def visible_new(row: Mapping[str, Any], kinds: Any, now: datetime) -> bool:
+    """Whether the post of a new row (about to be inserted) shows in the feeds at ``now``: a row that is no
+    error, draft or deleted post, of one of ``kinds`` (any when empty), created by then."""
+    return (row["error"] is None and row.get("deleted_at") is None and not row["draft"]
+            and (not kinds or row["kind"] in kinds) and row["created_at"] <= now)
 
 
 def _unique(entry_id: str, taken: set[str]) -> str:

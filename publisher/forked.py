@@ -64,6 +64,7 @@ class Helper:
             _close([pipes[0][0], *(pipe[1] for pipe in pipes[1:])])
             _child(work, pipes[0][1], pipes[1][0] if inbox else None)
         _close([pipes[0][1], *(pipe[0] for pipe in pipes[1:])])
+        _widen(pipes[0][0])
         self._pipe = pipes[0][0]
         self._outbox = pipes[1][1] if inbox else None
 
@@ -180,9 +181,11 @@ def _child(work: Callable[[], Any], pipe: int, inbox: int | None) -> None:
     status = 1
     try:
         found = work()
-        for message in found if isinstance(found, GeneratorType) else (found,):
-            _send(pipe, message)
-        status = 0
+        if isinstance(found, GeneratorType):
+            status = 0 if _send_all(pipe, found) else 1
+        else:
+            _send(pipe, found)
+            status = 0
     finally:  # whatever happened, this process ends here and runs none of the parent's code
         os._exit(status)
 
@@ -193,10 +196,45 @@ def _send(fd: int, message: Any) -> None:
     _write_all(fd, data)
 
 
+def _send_all(fd: int, messages: Iterator[Any]) -> bool:
+    """Send each message as it comes, from a thread: the work goes on while the parent, busy elsewhere, has not
+    read what fills the pipe.  True when every message was written."""
+    import queue
+
+    waiting: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    written = []
+
+    def write() -> None:
+        while (data := waiting.get()) is not None:
+            _write_all(fd, data)
+        written.append(True)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    try:
+        for message in messages:
+            data = marshal.dumps(message, 2)
+            waiting.put(len(data).to_bytes(_HEADER, "little") + data)
+    finally:
+        waiting.put(None)
+        thread.join()
+    return bool(written)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def _widen(fd: int) -> None:
+    """Let the pipe hold 1 MiB (Linux; best effort): a child then sends a message while the parent is busy."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 def _close(fds: Iterable[int]) -> None:

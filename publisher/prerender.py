@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -74,21 +75,53 @@ def start(builder: Builder, rows: list[dict[str, Any]], ahead: ReadAhead | None 
     if len(rows) < PRERENDER_FROM or not forked.worth_forking():
         return None
     limit = builder.config.feeds.entries
-    newest = heapq.nlargest(limit, ((row["created_at"], n, row) for n, row in enumerate(rows)
-                                    if row["entry_id"] is not None), key=lambda item: item[:2])
-    chosen = [(row["path"], builder.post_url(row)) for _, _, row in newest]
+    chosen = [(row["path"], builder.post_url(row))
+              for _, _, row in _newest(rows, 0, limit, lambda row: row["entry_id"] is not None)]
     if ahead is not None:
         from publisher.snapshot import take
 
-        if ahead.ask((take(builder.config), chosen)):
+        if ahead.ask((take(builder.config), None, 0, [(0, n, *item) for n, item in enumerate(chosen)])):
             return Prerendered(ahead.answer)
     helper = forked.Helper(lambda: _render_all(builder, chosen))
     return Prerendered(helper.result, helper.stop)
 
 
+def ask_early(builder: Builder, rows: list[dict[str, Any]], ahead: ReadAhead, now: datetime) -> Prerendered | None:
+    """Ask the read-ahead helper of a first build to render the newest posts of the whole build as soon as it
+    has read its part, given ``rows``, the part read here (the first), and the time of the build; None when it
+    can't be asked.  The helper adds its own part's newest to those of ``rows`` sent with the request."""
+    from publisher.build import visible_new
+    from publisher.snapshot import take
+
+    kinds, limit = builder.config.posts.kinds, builder.config.feeds.entries
+    ours = [(_micros(created), n, row["path"], builder.post_url(row))
+            for created, n, row in _newest(rows, 0, limit, lambda row: visible_new(row, kinds, now))]
+    return Prerendered(ahead.answer) if ahead.ask((take(builder.config), _micros(now), len(rows), ours)) else None
+
+
+def _newest(rows: list[dict[str, Any]], first: int, limit: int,
+            visible: Callable[[dict[str, Any]], bool]) -> list[tuple[datetime, int, dict[str, Any]]]:
+    """(created_at, position, row) of the ``limit`` newest visible ``rows``, newest first; positions from ``first``
+    (the later of two posts created at the same time is the newer, as the feeds order them)."""
+    return heapq.nlargest(limit, ((row["created_at"], first + n, row) for n, row in enumerate(rows) if visible(row)),
+                          key=lambda item: item[:2])
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // _MICROSECOND
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 class Renders:
-    """The service of a read-ahead helper (:class:`publisher.sync.ReadAhead`): it renders the posts a request
-    names, with the config snapshot the request carries (the helper started before the config was validated)."""
+    """The service of a read-ahead helper (:class:`publisher.sync.ReadAhead`): it renders the newest posts of a
+    first build, with the config snapshot the request carries (it started before the config was validated).
+
+    A request is (snapshot values, the build's time in microseconds or None, the number of rows read before
+    the helper's, the newest of those as (created, position, path, URL)); with a time, the helper adds the
+    newest of its own rows, visible at that time, before choosing."""
 
     def warm_up(self) -> None:
         """Import what rendering takes, while the build has not asked yet."""
@@ -96,12 +129,19 @@ class Renders:
 
         render.warm_up()
 
-    def __call__(self, request: Any) -> dict[Key, Any]:
-        from publisher.build import Builder
+    def __call__(self, request: Any, rows: list[dict[str, Any]]) -> dict[Key, Any]:
+        from publisher.build import Builder, visible_new
         from publisher.snapshot import Snapshot
 
-        values, chosen = request
-        return _render_all(Builder(Snapshot(values)), [tuple(item) for item in chosen])
+        values, now, first, chosen = request
+        builder = Builder(Snapshot(values))
+        limit, kinds = builder.config.feeds.entries, builder.config.posts.kinds
+        if now is not None:
+            at = _EPOCH + _MICROSECOND * now
+            chosen = [*chosen, *((_micros(created), n, row["path"], builder.post_url(row)) for created, n, row
+                                 in _newest(rows, first, limit, lambda row: visible_new(row, kinds, at)))]
+        newest = heapq.nlargest(limit, map(tuple, chosen), key=lambda item: item[:2])
+        return _render_all(builder, [(path, url) for _, _, path, url in newest])
 
 
 class _Records(logging.Handler):

@@ -42,7 +42,10 @@ DELTA_MAX = 500
 #: The share of the files the helper reads: less than half, as it also packs its rows for the parent.
 HELPER_SHARE = 0.43
 #: The share a :class:`ReadAhead` reads: more, as it starts while the parent validates the config.
-AHEAD_SHARE = 0.55
+AHEAD_SHARE = 0.65
+#: A first build's helper sends its rows in chunks of this many files, and the build inserts each as it comes,
+#: so that only the last chunk's are left to insert when the helper is done.
+CHUNK = 500
 
 Warn = Callable[..., object]  # log.warning, or what collects a helper's warnings
 
@@ -204,33 +207,51 @@ def _first_sync(store: Store, root: Path, stats: list[FileStat], tz: tzinfo, res
 
 def _first_parts(root: Path, prefix: str, todo: list[FileStat], tz: tzinfo, result: SyncResult,
                  done: Callable[[int], object], ahead: ReadAhead | None) -> Iterator[tuple[list[dict[str, Any]], bool]]:
-    """The new rows of ``todo``, in order, as (rows, last) parts: one, or this process's and then a helper's."""
+    """The new rows of ``todo``, in order, as (rows, last) parts: this process's part, then a helper's part
+    chunk by chunk as the helper sends them (see :data:`CHUNK`); the rest of a helper's part that did not come
+    is read here."""
     helper, get, plan = None, {}.get, _Plan()
-    if len(todo) >= PARALLEL_FROM and ahead is not None:
+    many = len(todo) >= PARALLEL_FROM
+    if many and ahead is not None:
         split = len(todo) - int(len(todo) * AHEAD_SHARE)
-    elif len(todo) >= PARALLEL_FROM and forked.worth_forking():
+        chunks = ahead.chunks(root, tz, todo[split:])
+    elif many and forked.worth_forking():
         split = len(todo) - int(len(todo) * HELPER_SHARE)
-        helper = forked.Helper(lambda: _helper_part(prefix, todo[split:], get, tz))
+        helper = forked.Helper(lambda: _helper_chunks(prefix, todo[split:], tz))
+        chunks = _chunks_of(helper, len(todo) - split)
     else:
-        split = len(todo)
+        split, chunks = len(todo), iter(())
     try:
         own: list[dict[str, Any]] = []
         _read_part(prefix, todo[:split], get, tz, result, plan, own, log.warning, done)
         yield own, split == len(todo)
-        if split == len(todo):
-            return
-        packed = helper.result() if helper is not None else ahead.take(root, tz, todo[split:])
-        rest: list[dict[str, Any]] = []
-        if packed is None:
+        start = split
+        for packed in chunks:
+            if packed is None:
+                break
+            rows: list[dict[str, Any]] = []
+            _merge(packed, result, plan, rows)
+            end = min(start + CHUNK, len(todo))
+            done(end - start)
+            start = end
+            yield rows, start == len(todo)
+        if start < len(todo):
             log.debug("no usable part from a helper process; reading it here")
-            _read_part(prefix, todo[split:], get, tz, result, plan, rest, log.warning, done)
-        else:
-            _merge(packed, result, plan, rest)
-            done(len(todo) - split)
-        yield rest, True
+            rest: list[dict[str, Any]] = []
+            _read_part(prefix, todo[start:], get, tz, result, plan, rest, log.warning, done)
+            yield rest, True
     finally:
         if helper is not None:
             helper.stop()
+
+
+def _chunks_of(helper: forked.Helper, files: int) -> Iterator[tuple | None]:
+    """The messages of a helper running :func:`_helper_chunks` over ``files`` files (None: the helper failed)."""
+    for _ in range(0, files, CHUNK):
+        packed = helper.receive()
+        yield packed
+        if packed is None:
+            return
 
 
 def _changed(row: IndexRow | None, stat: FileStat) -> bool:
@@ -298,7 +319,8 @@ class Service(Protocol):
 
     def warm_up(self) -> None: ...
 
-    def __call__(self, request: Any) -> Any: ...
+    def __call__(self, request: Any, rows: list[dict[str, Any]]) -> Any:
+        """The answer to ``request``; ``rows``: the new rows of the helper's part."""
 
 
 class ReadAhead:
@@ -322,18 +344,21 @@ class ReadAhead:
         found = self._receive()
         return None if found is None else list(map(FileStat._make, found))
 
-    def take(self, root: Path, tz: tzinfo, part: list[FileStat]) -> tuple | None:
-        """What :func:`_helper_part` gives for ``part``, or None when the helper read anything else."""
+    def chunks(self, root: Path, tz: tzinfo, part: list[FileStat]) -> Iterator[tuple | None]:
+        """What :func:`_helper_part` gives for each :data:`CHUNK` of ``part`` in turn, as the helper sends them;
+        None (and no more) from the first the helper did not read as the build would: it read another folder,
+        time zone or part, or it failed.  The caller reads the rest itself.  The part is checked now (the helper
+        sends it before reading it), and the helper can be asked from then on."""
         found = None
         while self._received < 2:
-            found = self._receive()
-        if found is None or str(root) != self.root or str(tz) != str(self.tz):
-            return None
-        stats, packed = found
-        return packed if stats == [tuple(stat) for stat in part] else None
+            found = self._receive()  # its scan, unless taken, then its part
+        if found is None or str(root) != self.root or str(tz) != str(self.tz) or found != list(map(tuple, part)):
+            self.serves = False  # its chunks are not taken, and would come before any answer
+            return iter([None])
+        return _chunks_of(self._helper, len(part))
 
     def ask(self, request: Any) -> bool:
-        """Send the helper's service ``request`` (after :meth:`take`); False when it can't take one."""
+        """Send the helper's service ``request`` (once every chunk is taken); False when it can't take one."""
         return self.serves and self._received >= 2 and self._helper.send(request)
 
     def answer(self) -> Any | None:
@@ -349,18 +374,28 @@ class ReadAhead:
 
 
 def _read_ahead(root: Path, folders: list[str], tz: tzinfo, service: Service | None) -> Iterator[Any]:
-    """In the helper: the scan of the posts folder, then the part of a first build it reads and what it found
-    there (two messages), then the answers of ``service`` to the requests from the build."""
+    """In the helper: the scan of the posts folder, then the part of a first build it reads, then what it finds
+    there chunk by chunk, then the answers of ``service`` to the requests from the build."""
     from publisher.scan import scan_posts
 
     stats = scan_posts(root, folders)
-    yield [tuple(stat) for stat in stats]
+    yield list(map(tuple, stats))
     part = stats[len(stats) - int(len(stats) * AHEAD_SHARE):] if len(stats) >= PARALLEL_FROM else []
-    yield [tuple(stat) for stat in part], _helper_part(os.path.join(str(root), ""), part, {}.get, tz)
+    yield list(map(tuple, part))
+    rows: list[dict[str, Any]] = []
+    yield from _helper_chunks(os.path.join(str(root), ""), part, tz, rows if service is not None else None)
     if service is not None:
         service.warm_up()
         for request in forked.requests():
-            yield service(request)
+            yield service(request, rows)
+
+
+def _helper_chunks(prefix: str, todo: list[FileStat], tz: tzinfo,
+                   keep: list[dict[str, Any]] | None = None) -> Iterator[tuple]:
+    """In a helper: what :func:`_helper_part` gives for each :data:`CHUNK` of new files ``todo``, one message
+    each (``keep``: gets the new rows too)."""
+    for start in range(0, len(todo), CHUNK):
+        yield _helper_part(prefix, todo[start:start + CHUNK], {}.get, tz, keep)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -368,10 +403,14 @@ _MICROSECOND = timedelta(microseconds=1)
 _DATETIME_KEYS = frozenset({"created_at", "updated_at", "deleted_at"})  # the keys of a row that hold datetimes
 
 
-def _helper_part(prefix: str, todo: list[FileStat], get: Callable[[str], IndexRow | None], tz: tzinfo) -> tuple:
-    """What :func:`_read_part` finds in ``todo``, as marshal writes it (runs in the helper process)."""
+def _helper_part(prefix: str, todo: list[FileStat], get: Callable[[str], IndexRow | None], tz: tzinfo,
+                 keep: list[dict[str, Any]] | None = None) -> tuple:
+    """What :func:`_read_part` finds in ``todo``, as marshal writes it (runs in the helper process; ``keep``:
+    gets the new rows too)."""
     result, plan, fresh, warnings = SyncResult(), _Plan(), [], []
     _read_part(prefix, todo, get, tz, result, plan, fresh, lambda *args: warnings.append(args), lambda n: None)
+    if keep is not None:
+        keep.extend(fresh)
     counts = (result.parsed, result.changed, result.unread)
     return counts, result.errors, warnings, _pack(plan.updates), _pack(fresh)
 

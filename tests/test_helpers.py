@@ -131,6 +131,7 @@ def use_helpers(monkeypatch) -> list[int]:
     monkeypatch.setattr(forked, "worth_forking", lambda: True)
     monkeypatch.setattr(forked, "Helper", Counted)
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sync, "CHUNK", 2)  # a helper's part comes in several chunks
     monkeypatch.setattr(prerender, "PRERENDER_FROM", 1)
     return started
 
@@ -225,6 +226,29 @@ def test_a_helper_that_fails_changes_nothing(tmp_path, monkeypatch, caplog):
     assert rows(helped) == rows(plain) and outputs(helped) == outputs(plain)
 
 
+@pytest.mark.parametrize("reader", ["helper", "read ahead"])
+def test_a_helper_that_fails_after_some_chunks_changes_nothing(tmp_path, monkeypatch, caplog, reader):
+    plain, helped = make_site(tmp_path / "plain"), make_site(tmp_path / "helped")
+    want = build_with(plain, caplog, None)
+    use_helpers(monkeypatch)
+    monkeypatch.setattr(sync, "CHUNK", 1)  # three chunks or more
+    real_part, calls = sync._helper_part, []
+
+    def part(*args):
+        calls.append(1)  # the helper's own copy: counts the chunks it read
+        return real_part(*args) if len(calls) < 3 else 1 / 0
+
+    monkeypatch.setattr(sync, "_helper_part", part)
+    config = load_config(helped / "config.toml")
+    ahead = sync.ReadAhead(config.posts_root, config.posts.folders, config.site.tz) if reader == "read ahead" else None
+    merged = []
+    real_merge = sync._merge
+    monkeypatch.setattr(sync, "_merge", lambda packed, *args: merged.append(1) or real_merge(packed, *args))
+    assert build_with(helped, caplog, ahead) == want
+    assert rows(helped) == rows(plain) and outputs(helped) == outputs(plain)
+    assert len(merged) == 2  # two chunks came from the helper, the rest was read here
+
+
 def test_rows_cross_from_the_helper_unchanged_in_value():
     when = datetime(2024, 3, 1, 17, 2, 11, 123456, tzinfo=timezone.utc)
     local = when.astimezone(load_config(Path(__file__).parent / "fixtures/site/config.toml").site.tz)
@@ -257,8 +281,15 @@ def test_a_read_ahead_is_used_only_when_it_read_what_the_build_reads(tmp_path, m
     started = use_helpers(monkeypatch)
     monkeypatch.setattr(prerender, "PRERENDER_FROM", 10**9)
     taken = []
-    real_take = sync.ReadAhead.take
-    monkeypatch.setattr(sync.ReadAhead, "take", lambda self, *args: taken.append(real_take(self, *args)) or taken[-1])
+    real_chunks = sync.ReadAhead.chunks
+
+    def chunks(self, *args):
+        for n, packed in enumerate(real_chunks(self, *args)):
+            if n == 0:
+                taken.append(packed)
+            yield packed
+
+    monkeypatch.setattr(sync.ReadAhead, "chunks", chunks)
     config = load_config(ahead / "config.toml")
     tz = ZoneInfo("Asia/Tokyo") if guess == "wrong time zone" else config.site.tz
     root = config.posts_root.parent if guess == "wrong folder" else config.posts_root
@@ -319,7 +350,7 @@ def test_a_read_ahead_that_fails_to_render_changes_nothing(tmp_path, monkeypatch
     plain, ahead = make_site(tmp_path / "plain"), make_site(tmp_path / "ahead")
     want = build_with(plain, caplog, None)
     use_helpers(monkeypatch)
-    monkeypatch.setattr(prerender.Renders, "__call__", lambda self, request: os._exit(1))
+    monkeypatch.setattr(prerender.Renders, "__call__", lambda self, request, rows: os._exit(1))
     config = load_config(ahead / "config.toml")
     read_ahead = sync.ReadAhead(config.posts_root, config.posts.folders, config.site.tz, prerender.Renders())
     assert build_with(ahead, caplog, read_ahead) == want
