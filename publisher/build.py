@@ -19,8 +19,11 @@ database is written (:mod:`publisher.prerender`).
 from __future__ import annotations
 
 import fcntl
+import importlib
 import json
 import logging
+import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,7 +39,7 @@ from publisher.errors import PostError, PublisherError
 from publisher.feedset import STYLESHEET, FeedSpec, author_name, feed_specs
 from publisher.ids import EntryIds
 from publisher.links import author_url, post_url
-from publisher.output import write_if_changed
+from publisher.output import Writer
 from publisher.resources import template_dir
 from publisher.scan import FileStat, scan_posts
 from publisher.sync import ProgressFactory, ReadAhead, SyncResult, content_hash, no_progress, sync
@@ -97,6 +100,7 @@ class Builder:
         self._renderer: Any = None
         self._prerendered: prerender.Prerendered | None = None  # a first build's renders from a helper
         self._read_ahead = read_ahead
+        self._importing: threading.Thread | None = None  # a first build's import of the feed writers
         self._config_hash: str | None = None  # the config file's, at the first build (see stamp.config_digest)
 
     @property
@@ -160,11 +164,18 @@ class Builder:
             self._stop_helpers()
 
     def _stop_helpers(self) -> None:
-        """Stop the helper processes of a first build whose work was not taken (it never is twice)."""
+        """Stop the helper processes of a first build whose work was not taken (it never is twice), and wait for
+        its import thread (long done by now: no thread outlives a build)."""
         for helper in (self._prerendered, self._read_ahead):
             if helper is not None:
                 helper.close()
         self._prerendered = self._read_ahead = None
+        if self._importing is not None:
+            self._importing.join()
+            self._importing = None
+
+    def _import_feed_writers(self) -> None:
+        self._importing = _import_feed_writers()
 
     def _build_all(self, stats: list[FileStat], now: datetime, changed: set[str] | None) -> BuildReport:
         config = self.config
@@ -200,7 +211,7 @@ class Builder:
                 self._prerendered = prerender.start(self, new_rows, self._read_ahead)
 
         result = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress,
-                      publish=publish, ahead=self._read_ahead, changed=changed)
+                      publish=publish, ahead=self._read_ahead, changed=changed, committing=self._import_feed_writers)
         return result, len(published)
 
     # -- publishing: entry IDs are made once and kept -----------------------
@@ -345,19 +356,20 @@ class Builder:
         from publisher.feeds.model import discovery_links, render
 
         output = self.config.output_dir
-        if self.config.feeds.stylesheet:
-            self._write_file(output / STYLESHEET, self._stylesheet(), report)
-        for spec in specs:
-            chosen = tuple(entries[row.id] for row in selections[spec.key] if row.id in entries)
-            feed = self._feed(spec, chosen)
-            for fmt in self.config.feeds.formats:
-                self._write_file(output / spec.file(fmt), render(feed, fmt), report)
-            if spec.key == "main":
-                report.discovery = discovery_links(feed)
+        with Writer() as writer:
+            if self.config.feeds.stylesheet:
+                self._write_file(writer, output / STYLESHEET, self._stylesheet(), report)
+            for spec in specs:
+                chosen = tuple(entries[row.id] for row in selections[spec.key] if row.id in entries)
+                feed = self._feed(spec, chosen)
+                for fmt in self.config.feeds.formats:
+                    self._write_file(writer, output / spec.file(fmt), render(feed, fmt), report)
+                if spec.key == "main":
+                    report.discovery = discovery_links(feed)
 
-    def _write_file(self, path: Path, data: bytes, report: BuildReport) -> None:
+    def _write_file(self, writer: Writer, path: Path, data: bytes, report: BuildReport) -> None:
         report.outputs.append(path)
-        if write_if_changed(path, data):
+        if writer.write_if_changed(path, data):
             report.written.append(path)
             log.debug("wrote %s", path)
 
@@ -393,6 +405,29 @@ def _next_updated(previous: datetime | None, post_updated: datetime, created: da
     if previous is None or candidate > previous:
         return candidate
     return now
+
+
+#: What writing the feeds imports (lxml, feedgen, dateutil): imported in a thread while a first build commits.
+FEED_WRITERS = ("publisher.feeds.model", "publisher.feeds.xml", "publisher.feeds.jsonfeed")
+
+
+def _import_feed_writers() -> threading.Thread | None:
+    """Import :data:`FEED_WRITERS` in a thread, started now: the commit of a first build waits for the disk
+    meanwhile (the build imports them anyway as it needs them, waiting for this import if it is under way, and
+    an import that fails here fails there again, and is reported there)."""
+    if all(name in sys.modules for name in FEED_WRITERS):
+        return None
+
+    def work() -> None:
+        try:
+            for name in FEED_WRITERS:
+                importlib.import_module(name)
+        except ImportError:
+            pass
+
+    thread = threading.Thread(target=work, name="publisher imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def _render_values(row: Any, html: str, summary: str, source_hash: str, key: str, now: datetime,

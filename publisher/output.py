@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from publisher.errors import OutputError
@@ -15,15 +16,54 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     then renamed over the target, so a reader sees the old file or the new one,
     never half of one.
     """
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise OutputError(path, f"can't read the existing file ({exc.strerror})") from exc
+    if _holds(path, data):
+        return False
     write_atomic(path, data)
     return True
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise OutputError(path, f"can't read the existing file ({exc.strerror})") from exc
+
+
+class Writer:
+    """:func:`write_if_changed` for several files, each replaced in a thread of its own, so that its wait for
+    the disk overlaps the caller's next work (rendering the next feed).  Leaving the ``with`` block waits for
+    every write and raises the first error."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+        self._errors: list[OutputError] = []
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+        if self._errors and kind is None:
+            raise self._errors[0]
+
+    def write_if_changed(self, path: Path, data: bytes) -> bool:
+        """Start writing ``data`` to ``path`` unless it already holds exactly that; True if it is written."""
+        if _holds(path, data):
+            return False
+        thread = threading.Thread(target=self._replace, args=(path, data), name=f"publisher write {path.name}")
+        thread.start()
+        self._threads.append(thread)
+        return True
+
+    def _replace(self, path: Path, data: bytes) -> None:
+        try:
+            write_atomic(path, data)
+        except OutputError as exc:
+            self._errors.append(exc)
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:

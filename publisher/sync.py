@@ -163,7 +163,8 @@ def _error_columns(error: PostError) -> dict[str, Any]:
 
 def sync(store: Store, root: Path, stats: list[FileStat], *, tz: tzinfo, now: datetime,
          progress: ProgressFactory = no_progress, publish: Publish | None = None,
-         ahead: ReadAhead | None = None, changed: set[str] | None = None) -> SyncResult:
+         ahead: ReadAhead | None = None, changed: set[str] | None = None,
+         committing: Callable[[], object] | None = None) -> SyncResult:
     """Read and parse what changed, record it, mark what vanished; one transaction.
 
     ``publish``: called with the rows about to be inserted when the database holds no post at all (a first
@@ -171,13 +172,14 @@ def sync(store: Store, root: Path, stats: list[FileStat], *, tz: tzinfo, now: da
     ``ahead``: the last part of a first build's posts, read ahead (used only if it read what this sync would
     read; the caller closes it).  ``changed``: when known, the only paths (new, changed or gone) that can
     differ from what the database holds (:func:`publisher.stamp.changed_since`): only their rows and the
-    deleted posts' are read from the database, instead of every row.
+    deleted posts' are read from the database, instead of every row.  ``committing``: called as a first
+    build's rows are all in, just before their commit (which waits for the disk: work for another thread).
     """
     result = SyncResult(scanned=len(stats))
     partial = changed is not None and len(changed) <= DELTA_MAX
     index = store.index(changed) if partial else store.index()
     if not index and not partial:
-        _first_sync(store, root, stats, tz, result, progress, publish, ahead)
+        _first_sync(store, root, stats, tz, result, progress, publish, ahead, committing)
         return result
     if partial:
         stats = files_among(stats, changed)
@@ -191,7 +193,8 @@ def sync(store: Store, root: Path, stats: list[FileStat], *, tz: tzinfo, now: da
 
 
 def _first_sync(store: Store, root: Path, stats: list[FileStat], tz: tzinfo, result: SyncResult,
-                progress: ProgressFactory, publish: Publish | None, ahead: ReadAhead | None) -> None:
+                progress: ProgressFactory, publish: Publish | None, ahead: ReadAhead | None,
+                committing: Callable[[], object] | None) -> None:
     """Into a database with no post at all, where every file is new: the rows go in in file order, part by
     part, this process's part while a helper (if any) still reads the last part."""
     prefix = os.path.join(str(root), "")  # str(root / path), without making ten thousand Paths
@@ -203,6 +206,8 @@ def _first_sync(store: Store, root: Path, stats: list[FileStat], tz: tzinfo, res
             if publish is not None and (rows or last):
                 publish(rows, last=last)
             store.insert_posts(conn, rows)
+        if committing is not None:
+            committing()
 
 
 def _first_parts(root: Path, prefix: str, todo: list[FileStat], tz: tzinfo, result: SyncResult,
@@ -329,7 +334,7 @@ class ReadAhead:
     (see :mod:`publisher.quickbuild`).  The build takes the scan if it is of the same folders, and the sync
     takes the part only if it is exactly the part it would give a helper: the same folder, time zone and files
     (path, mtime, size), into an empty database.  With a ``service``, the helper then answers what the build
-    :meth:`ask`\ s (it renders the newest posts: :mod:`publisher.prerender`)."""
+    asks for (it renders the newest posts: :mod:`publisher.prerender`)."""
 
     def __init__(self, root: Path, folders: list[str], tz: tzinfo, service: Service | None = None) -> None:
         self.root, self.folders, self.tz = str(root), list(folders), tz

@@ -263,6 +263,38 @@ def test_atomic_writes_leave_one_whole_readable_file(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["feed.xml"]  # no temporary file left
 
 
+def test_a_writer_writes_each_changed_file_and_waits_for_all_before_the_block_ends(tmp_path):
+    from publisher.output import Writer
+
+    same = tmp_path / "same.xml"
+    same.write_bytes(b"unchanged")
+    before = same.stat().st_mtime_ns
+    with Writer() as writer:
+        written = [writer.write_if_changed(tmp_path / f"feeds/{n}.xml", bytes([65 + n]) * 100_000) for n in range(4)]
+        assert writer.write_if_changed(same, b"unchanged") is False
+    assert written == [True] * 4
+    assert [(tmp_path / f"feeds/{n}.xml").read_bytes() for n in range(4)] == [bytes([65 + n]) * 100_000
+                                                                              for n in range(4)]
+    assert same.stat().st_mtime_ns == before
+    assert sorted(p.name for p in (tmp_path / "feeds").iterdir()) == [f"{n}.xml" for n in range(4)]  # no temporary
+
+
+def test_a_writer_raises_the_first_failed_write_once_the_others_are_done(tmp_path):
+    from publisher.errors import OutputError
+    from publisher.output import Writer
+
+    (tmp_path / "blocked.xml").mkdir()  # the rename over it fails
+    with pytest.raises(OutputError, match="blocked.xml: can't write the file"):
+        with Writer() as writer:
+            writer.write_if_changed(tmp_path / "blocked.xml", b"new")
+            writer.write_if_changed(tmp_path / "fine.xml", b"fine")
+    assert (tmp_path / "fine.xml").read_bytes() == b"fine"
+    with pytest.raises(KeyError):  # an error in the block itself is not masked by a write's
+        with Writer() as writer:
+            writer.write_if_changed(tmp_path / "blocked.xml", b"new")
+            raise KeyError("the block's own")
+
+
 def test_a_failed_atomic_write_replaces_nothing_and_leaves_no_temporary(tmp_path):
     from publisher.errors import OutputError
     from publisher.output import write_atomic
@@ -276,3 +308,34 @@ def test_a_failed_atomic_write_replaces_nothing_and_leaves_no_temporary(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feed.xml"]
     with pytest.raises(OutputError, match="can't create the file"):
         write_atomic(target / "keep" / "below.xml", b"x")  # its folder is a file
+
+
+def test_the_feed_writers_are_imported_in_a_thread_that_no_build_leaves_behind(tmp_path, monkeypatch, capsys):
+    import sys
+    import threading
+
+    from publisher import build as build_module
+
+    (tmp_path / "probe_feed_writer.py").write_text("IMPORTED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "probe_feed_writer", raising=False)
+    monkeypatch.setattr(build_module, "FEED_WRITERS", ("probe_feed_writer", "no_such_feed_writer_module"))
+    thread = build_module._import_feed_writers()
+    thread.join()
+    assert sys.modules["probe_feed_writer"].IMPORTED
+    assert capsys.readouterr().err == ""  # the failed import is left to the build, which reports it
+    monkeypatch.setattr(build_module, "FEED_WRITERS", ("probe_feed_writer",))
+    assert build_module._import_feed_writers() is None  # imported already: no thread
+    monkeypatch.setattr(build_module, "FEED_WRITERS", ("no_such_feed_writer_module",))
+    started = []
+    real = build_module._import_feed_writers
+    monkeypatch.setattr(build_module, "_import_feed_writers", lambda: started.append(real()) or started[-1])
+    site = tmp_path / "site"
+    shutil.copytree(SITE, site)
+    builder = Builder(load_config(site / "config.toml"), clock=FrozenClock(NOW))
+    try:
+        assert builder.build().written  # a first build: its rows are committed while the thread imports
+    finally:
+        builder.close()
+    assert len(started) == 1 and isinstance(started[0], threading.Thread)
+    assert not started[0].is_alive() and threading.active_count() == 1
