@@ -8,9 +8,12 @@ its row, and so its entry ID and first-published time.
 Many files to read (a first build reads them all) are shared with a forked
 helper process (:mod:`publisher.forked`): it reads the last part of the list
 and sends back the rows and warnings, which join the first part's in order, so
-that the result is the one reading them all here gives.  A first build from the
-console script has that part read ahead, while the config is validated
-(:class:`ReadAhead`).
+that the result is the one reading them all here gives.  Into an empty database
+(a first build) the helper sends its rows in chunks, and each is inserted as it
+comes, while the helper reads on: when it is done, one chunk is left to insert.
+A first build from the console script has that part read ahead, while the
+config is validated (:class:`ReadAhead`): that helper also scans the posts
+folder for the build and then renders the newest posts.
 """
 
 from __future__ import annotations
