@@ -31,11 +31,15 @@ from publisher import stamp
 PROGRESS_BAR_AT = 50  # the CLI shows a progress bar on a terminal from this many files to read
 
 
-#: What a build with changed posts imports, in the order it needs them: imported while a helper scans.
-#: Not Markdown: a build with nothing changed would wait for its import (a build imports it as it renders).
+#: What a build with changed posts imports, in the order it needs them: imported while a helper scans, each
+#: only while it has not answered.  Markdown last, in pieces of a few milliseconds (all of it at once would
+#: make a build with nothing changed wait): a build that renders needs it, if the helper leaves the time.
 WARM_UP = ("publisher.snapshot", "sqlite3", "publisher.litestore", "dataclasses", "publisher.snip", "publisher.posts",
            "publisher.sync", "html", "publisher.feeds.model", "publisher.build", "lxml.etree", "dateutil.tz",
-           "dateutil.parser", "publisher.feeds.xml", "publisher.feeds.jsonfeed")
+           "dateutil.parser", "publisher.feeds.xml", "publisher.feeds.jsonfeed",
+           "markdown", "markdown.extensions.codehilite", "markdown.extensions.fenced_code",
+           "markdown.extensions.footnotes", "markdown.extensions.tables", "markdown.extensions.md_in_html",
+           "publisher.render")
 
 
 class _NotHere(Exception):

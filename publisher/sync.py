@@ -23,7 +23,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Protocol
 
@@ -406,11 +406,6 @@ def _helper_chunks(prefix: str, todo: list[FileStat], tz: tzinfo,
         yield _helper_part(prefix, todo[start:start + CHUNK], {}.get, tz, keep)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
-_DATETIME_KEYS = frozenset({"created_at", "updated_at", "deleted_at"})  # the keys of a row that hold datetimes
-
-
 def _helper_part(prefix: str, todo: list[FileStat], get: Callable[[str], IndexRow | None], tz: tzinfo,
                  keep: list[dict[str, Any]] | None = None) -> tuple:
     """What :func:`_read_part` finds in ``todo``, as marshal writes it (runs in the helper process; ``keep``:
@@ -420,7 +415,7 @@ def _helper_part(prefix: str, todo: list[FileStat], get: Callable[[str], IndexRo
     if keep is not None:
         keep.extend(fresh)
     counts = (result.parsed, result.changed, result.unread)
-    return counts, result.errors, warnings, _pack(plan.updates), _pack(fresh)
+    return counts, result.errors, warnings, _rows_bytes(plan.updates), _rows_bytes(fresh)
 
 
 def _merge(packed: tuple, result: SyncResult, plan: _Plan, fresh: list[dict[str, Any]]) -> None:
@@ -432,43 +427,22 @@ def _merge(packed: tuple, result: SyncResult, plan: _Plan, fresh: list[dict[str,
     result.errors.extend(errors)
     for args in warnings:
         log.warning(*args)
-    plan.updates.extend(_unpack(updates))
-    fresh.extend(_unpack(new_rows))
+    plan.updates.extend(_rows(updates))
+    fresh.extend(_rows(new_rows))
 
 
-def _pack(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, ...]], list[tuple[int, list[Any]]]]:
-    """Rows as marshal writes them: the key tuples they use, and per row its keys' index and its values.
+def _rows_bytes(rows: list[dict[str, Any]]) -> bytes:
+    """Rows as the helper sends them: pickled (their datetimes too, which marshal does not write), inside a
+    message that marshal writes.  Only ever read by the process that forked the helper (:func:`_rows`)."""
+    import pickle
 
-    A datetime (only ever under :data:`_DATETIME_KEYS`: marshal refuses one anywhere else, and the part is then
-    read again here) goes as its UTC microseconds since the epoch: the instant, all that the database stores.
-    """
-    shapes: dict[tuple[str, ...], int] = {}
-    times: list[tuple[int, ...]] = []
-    packed = []
-    for row in rows:
-        keys = tuple(row)
-        shape = shapes.get(keys)
-        if shape is None:
-            shape = shapes[keys] = len(shapes)
-            times.append(tuple(n for n, key in enumerate(keys) if key in _DATETIME_KEYS))
-        values = list(row.values())
-        for n in times[shape]:
-            if values[n] is not None:
-                values[n] = (values[n] - _EPOCH) // _MICROSECOND
-        packed.append((shape, values))
-    return list(shapes), packed
+    return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
 
 
-def _unpack(packed: tuple[list[tuple[str, ...]], list[tuple[int, list[Any]]]]) -> list[dict[str, Any]]:
-    shapes, rows = packed
-    times = [tuple(n for n, key in enumerate(keys) if key in _DATETIME_KEYS) for keys in shapes]
-    unpacked = []
-    for shape, values in rows:
-        for n in times[shape]:
-            if values[n] is not None:
-                values[n] = _EPOCH + _MICROSECOND * values[n]
-        unpacked.append(dict(zip(shapes[shape], values)))
-    return unpacked
+def _rows(data: bytes) -> list[dict[str, Any]]:
+    import pickle
+
+    return pickle.loads(data)  # noqa: S301 - bytes from this process's own forked helper
 
 
 def _parse(stat: FileStat, data: bytes, tz: tzinfo, source: str, result: SyncResult, warn: Warn) -> dict[str, Any]:

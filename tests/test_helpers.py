@@ -253,11 +253,9 @@ def test_rows_cross_from_the_helper_unchanged_in_value():
     when = datetime(2024, 3, 1, 17, 2, 11, 123456, tzinfo=timezone.utc)
     local = when.astimezone(load_config(Path(__file__).parent / "fixtures/site/config.toml").site.tz)
     row = {"path": "a", "size": 3, "draft": False, "error": None, "created_at": local, "updated_at": when}
-    back = sync._unpack(sync._pack([row]))[0]
+    back = sync._rows(marshal.loads(marshal.dumps(sync._rows_bytes([row]), 2)))[0]
     assert back == row and list(back) == list(row)
-    assert back["created_at"].utcoffset() == timedelta(0)  # the same instant, in UTC: what the database stores
-    with pytest.raises(ValueError):  # a datetime under another key is not sent wrong: the helper fails instead
-        marshal.dumps(sync._pack([{**row, "odd": when}]))
+    assert back["created_at"].utcoffset() == local.utcoffset() and back["updated_at"].tzinfo is timezone.utc
 
 
 # -- a first build's posts read ahead, while the config is validated ------------------------------
