@@ -205,8 +205,11 @@ def _send_all(fd: int, messages: Iterator[Any]) -> bool:
     written = []
 
     def write() -> None:
-        while (data := waiting.get()) is not None:
-            _write_all(fd, data)
+        try:
+            while (data := waiting.get()) is not None:
+                _write_all(fd, data)
+        except OSError:
+            return  # the parent is gone or stopped listening: the helper fails (status 1)
         written.append(True)
 
     thread = threading.Thread(target=write, daemon=True)

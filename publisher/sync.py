@@ -320,7 +320,7 @@ def _read_one(source: str, stat: FileStat, row: IndexRow | None, tz: tzinfo, res
     plan.updates.append({"id": row.id, **base, **columns, "deleted_at": None})
 
 
-# -- the helper's part: read in the forked child, sent back with marshal ----------------------
+# -- the helper's part: read in the forked child, its rows sent back pickled -------------------
 
 class Service(Protocol):
     """What a :class:`ReadAhead` helper does once it has read its part: answers the build's requests."""
@@ -366,7 +366,8 @@ class ReadAhead:
         return _chunks_of(self._helper, len(part))
 
     def ask(self, request: Any) -> bool:
-        """Send the helper's service ``request`` (once every chunk is taken); False when it can't take one."""
+        """Send the helper's service ``request`` (once :meth:`chunks` checked its part: the answer comes after
+        the last chunk); False when it can't take one."""
         return self.serves and self._received >= 2 and self._helper.send(request)
 
     def answer(self) -> Any | None:
