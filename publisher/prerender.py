@@ -124,7 +124,10 @@ class Renders:
     newest of its own rows, visible at that time, before choosing."""
 
     def warm_up(self) -> None:
-        """Import what rendering takes, while the build has not asked yet."""
+        """Import what rendering takes (Jinja too: the newest posts often have ERB tags), while the build does not
+        need the helper yet."""
+        import jinja2  # noqa: F401
+
         from publisher import build, render, sanitize  # noqa: F401
 
         render.warm_up()

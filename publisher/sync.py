@@ -45,7 +45,7 @@ DELTA_MAX = 500
 #: The share of the files the helper reads: less than half, as it also packs its rows for the parent.
 HELPER_SHARE = 0.43
 #: The share a :class:`ReadAhead` reads: more, as it starts while the parent validates the config.
-AHEAD_SHARE = 0.65
+AHEAD_SHARE = 0.63
 #: A first build's helper sends its rows in chunks of this many files, and the build inserts each as it comes,
 #: so that only the last chunk's are left to insert when the helper is done.
 CHUNK = 500
@@ -391,12 +391,12 @@ def _read_ahead(root: Path, folders: list[str], tz: tzinfo, service: Service | N
     yield list(map(tuple, stats))
     part = stats[len(stats) - int(len(stats) * AHEAD_SHARE):] if len(stats) >= PARALLEL_FROM else []
     yield list(map(tuple, part))
+    if service is not None:
+        service.warm_up()  # now: the build takes the first chunk only once it has read its own part
     rows: list[dict[str, Any]] = []
     yield from _helper_chunks(os.path.join(str(root), ""), part, tz, rows if service is not None else None)
-    if service is not None:
-        service.warm_up()
-        for request in forked.requests():
-            yield service(request, rows)
+    for request in forked.requests() if service is not None else ():
+        yield service(request, rows)
 
 
 def _helper_chunks(prefix: str, todo: list[FileStat], tz: tzinfo,
