@@ -95,6 +95,14 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def warm_up(bench: Bench) -> None:
+    """One cold build of each side, not measured: "cold" means no state and no output, not an empty page cache,
+    and a machine may have paged out files nobody read for a while (this one does, after about a minute)."""
+    bench.hugo_cold()
+    bench.our_cold()
+    progress("warm-up: one cold build of each side (not measured)")
+
+
 def cold_phase(bench: Bench, reps: int, samples: Samples) -> None:
     """Cold builds, ours and Hugo's in turn (who goes first alternates)."""
     for number in range(1, reps + 1):
@@ -162,6 +170,7 @@ def run_benchmark(args: argparse.Namespace) -> tuple[Bench, Samples]:
     bench = Bench(corpus, hugo, publisher_command())
     samples = Samples()
     try:
+        warm_up(bench)
         cold_phase(bench, args.cold_reps, samples)
         rebuild_phase(bench, args.reps, samples)
         daemon_phase(bench, args.reps, samples)

@@ -220,9 +220,10 @@ def test_rows_and_table():
 def test_the_whole_benchmark_on_a_small_corpus(tmp_path, capsys):
     status = build_vs_hugo.main(["--posts", "150", "--reps", "2", "--cold-reps", "1", "--no-fail",
                                  "--work", str(tmp_path)])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert status == 0, out
     assert "daemon (warm process)" in out and re.search(r"^one-changed +\| [\d.]+ s", out, re.MULTILINE)
+    assert "warm-up" in err and re.search(r"^  publisher cold: [\d.]+ s$", out, re.MULTILINE)  # not measured
     newest = bench_corpus.make_post(build_vs_hugo.SEED, 149, 150)
     path = bench_site.corpus_dir(tmp_path, 150, build_vs_hugo.SEED) / "site" / "posts" / newest.path
     assert path.read_text() == newest.text  # the rounds' edits were undone

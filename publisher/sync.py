@@ -130,15 +130,13 @@ _META_JSON = json.JSONEncoder(sort_keys=True, default=str)  # json.dumps(meta, s
 
 
 def post_columns(post: Post) -> dict[str, Any]:
-    """The post's metadata as stored (the body is not stored: it is read again when rendered); its times in UTC,
-    as the database keeps them (the same instants)."""
-    meta = {
-        "format": post.body_format,
-        "erb": post.erb,
-        "tags": list(post.tags),
-        "dated_by_mtime": post.dated_by_mtime,
-        "attributes": post.attributes,
-    }
+    """The post's metadata as stored; its times in UTC, as the database keeps them (the same instants).
+
+    Neither the body nor the attribute block as written is stored: both are read again from the file when the
+    post is rendered, and what a build reads of them is here (a column each, or in ``meta``).  A first build
+    stores ten thousand of these, and the attributes were most of each row.
+    """
+    meta = {"format": post.body_format, "erb": post.erb, "tags": list(post.tags), "dated_by_mtime": post.dated_by_mtime}
     created, updated = post.created_at, post.updated_at
     local, utc = created.isoformat(), created.astimezone(_UTC)
     return {
