@@ -170,12 +170,17 @@ class Builder:
             if helper is not None:
                 helper.close()
         self._prerendered = self._read_ahead = None
-        if self._importing is not None:
-            self._importing.join()
-            self._importing = None
+        self._imported()
 
     def _import_feed_writers(self) -> None:
         self._importing = _import_feed_writers()
+
+    def _imported(self) -> None:
+        """Wait for the import thread, if any: while it runs, each call that lets go of the interpreter lock
+        (every database call) may wait for it to take turns (5 ms)."""
+        if self._importing is not None:
+            self._importing.join()
+            self._importing = None
 
     def _build_all(self, stats: list[FileStat], now: datetime, changed: set[str] | None) -> BuildReport:
         config = self.config
@@ -212,6 +217,7 @@ class Builder:
 
         result = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress,
                       publish=publish, ahead=self._read_ahead, changed=changed, committing=self._import_feed_writers)
+        self._imported()  # what is left of the import, now: each database call would wait for the thread
         return result, len(published)
 
     # -- publishing: entry IDs are made once and kept -----------------------
