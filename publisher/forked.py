@@ -3,8 +3,10 @@ ten thousand posts, and a second core halves that.
 
 The child computes one function of what it inherited and sends back its result, which must be a value
 :mod:`marshal` writes (None, bools, numbers, text, bytes, and lists, tuples and dicts of them).  A function
-that is a generator sends each value it yields as soon as it has it (:meth:`Helper.receive`), the last
-one being its result.  Anything wrong in the child (an exception, a signal, a broken pipe) only makes
+that is a generator sends each value it yields as soon as it has it (:meth:`Helper.receive`; a thread in
+the child writes them, so a full pipe never stops its work), the last one being its result.  A helper
+started with an inbox also reads what the parent sends it (:meth:`Helper.send`, :func:`requests`).
+Anything wrong in the child (an exception, a signal, a broken pipe) only makes
 :meth:`Helper.result` return None, and the caller does that part itself: a helper can make a build faster,
 never different.
 

@@ -5,10 +5,13 @@ posts, both on one core.  Once every row is known (just before the insert),
 the newest visible posts are known too: a forked helper
 (:mod:`publisher.forked`) renders them, sanitized, as
 :meth:`publisher.build.Builder.rendered_html` does, while the parent writes the
-database.  When the build then renders a post, it takes the helper's HTML if
-the helper rendered that very file content at that very URL
-(:meth:`Prerendered.take`), and renders it itself otherwise: a wrong guess
-costs time, never a difference.  The warnings the helper's renders logged are
+database.  From the console script, that helper is the one that read part of
+the posts ahead (:class:`publisher.sync.ReadAhead`): the build asks it as soon
+as its own part is read, with that part's newest posts, and the helper adds its
+own part's (:func:`ask_early`, :class:`Renders`).  When the build then renders
+a post, it takes the helper's HTML if the helper rendered that very file
+content at that very URL (:meth:`Prerendered.take`), and renders it itself
+otherwise: a wrong guess costs time, never a difference.  The warnings the helper's renders logged are
 logged again by the parent as each render is taken, so they appear where a
 render in the parent would have logged them.
 """
