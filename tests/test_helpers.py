@@ -136,9 +136,9 @@ def use_helpers(monkeypatch) -> list[int]:
     return started
 
 
-def build(site: Path, clock: FrozenClock, caplog) -> tuple[str, list[str]]:
+def build(site: Path, clock: FrozenClock, caplog, read_ahead: sync.ReadAhead | None = None) -> tuple[str, list[str]]:
     caplog.clear()
-    builder = Builder(load_config(site / "config.toml"), clock=clock)
+    builder = Builder(load_config(site / "config.toml"), clock=clock, read_ahead=read_ahead)
     try:
         with caplog.at_level(logging.INFO, logger="publisher"):
             report = builder.build()
@@ -260,16 +260,8 @@ def test_rows_cross_from_the_helper_unchanged_in_value():
 
 # -- a first build's posts read ahead, while the config is validated ------------------------------
 
-def build_with(site: Path, caplog, read_ahead) -> tuple[str, list[str]]:
-    caplog.clear()
-    builder = Builder(load_config(site / "config.toml"), clock=FrozenClock(NOW), read_ahead=read_ahead)
-    try:
-        with caplog.at_level(logging.INFO, logger="publisher"):
-            report = builder.build()
-    finally:
-        builder.close()
-    logged = [f"{r.levelname} {r.name} {r.getMessage()}".replace(str(site), "SITE") for r in caplog.records]
-    return report.line().rsplit(" in ", 1)[0], logged
+def build_with(site: Path, caplog, read_ahead: sync.ReadAhead | None) -> tuple[str, list[str]]:
+    return build(site, FrozenClock(NOW), caplog, read_ahead)
 
 
 @pytest.mark.parametrize("guess", ["right", "wrong time zone", "wrong folder"])
