@@ -9,19 +9,6 @@ from pathlib import Path
 from publisher.errors import OutputError
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` unless it already holds exactly that; True if written.
-
-    The write goes to a temporary file in the same folder, is flushed to disk,
-    then renamed over the target, so a reader sees the old file or the new one,
-    never half of one.
-    """
-    if _holds(path, data):
-        return False
-    write_atomic(path, data)
-    return True
-
-
 def _holds(path: Path, data: bytes) -> bool:
     try:
         return path.stat().st_size == len(data) and path.read_bytes() == data
@@ -32,9 +19,9 @@ def _holds(path: Path, data: bytes) -> bool:
 
 
 class Writer:
-    """:func:`write_if_changed` for several files, each replaced in a thread of its own, so that its wait for
-    the disk overlaps the caller's next work (rendering the next feed).  Leaving the ``with`` block waits for
-    every write and raises the first error."""
+    """Files written only when their bytes change, each with :func:`write_atomic` in a thread of its own, so
+    that its wait for the disk overlaps the caller's next work (rendering the next feed).  Leaving the
+    ``with`` block waits for every write and raises the first error."""
 
     def __init__(self) -> None:
         self._threads: list[threading.Thread] = []

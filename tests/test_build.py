@@ -252,14 +252,17 @@ def test_discovery_links_name_every_format(builder):
 
 
 def test_atomic_writes_leave_one_whole_readable_file(tmp_path):
-    from publisher.output import write_atomic, write_if_changed
+    from publisher.output import Writer, write_atomic
 
     target = tmp_path / "deep" / "feed.xml"
     write_atomic(target, b"first")
-    assert write_if_changed(target, b"second version") is True
+    with Writer() as writer:
+        assert writer.write_if_changed(target, b"second version") is True
     assert target.read_bytes() == b"second version" and (target.stat().st_mode & 0o777) == 0o644
     before = target.stat().st_mtime_ns
-    assert write_if_changed(target, b"second version") is False and target.stat().st_mtime_ns == before
+    with Writer() as writer:
+        assert writer.write_if_changed(target, b"second version") is False
+    assert target.stat().st_mtime_ns == before
     assert [p.name for p in target.parent.iterdir()] == ["feed.xml"]  # no temporary file left
 
 
