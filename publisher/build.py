@@ -213,7 +213,7 @@ class Builder:
             published.extend(self._publish_new(rows, now, taken))
             new_rows.extend(rows)
             if last and self._prerendered is None:
-                self._prerendered = prerender.start(self, new_rows, self._read_ahead)
+                self._prerendered = prerender.start(self, new_rows)
 
         result = sync(self.store, config.posts_root, stats, tz=config.site.tz, now=now, progress=self.progress,
                       publish=publish, ahead=self._read_ahead, changed=changed, committing=self._import_feed_writers)

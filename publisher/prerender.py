@@ -71,20 +71,15 @@ class Prerendered:
         self._fetch = None
 
 
-def start(builder: Builder, rows: list[dict[str, Any]], ahead: ReadAhead | None = None) -> Prerendered | None:
-    """Render in a helper the newest posts among ``rows`` (about to be inserted into an empty database, in
-    id order, with their entry IDs: those without one are not visible); None when not worth it.  The helper is
-    ``ahead`` when it serves renders (it has read its part of the posts by now), else a new one."""
+def start(builder: Builder, rows: list[dict[str, Any]]) -> Prerendered | None:
+    """Render in a new helper the newest posts among ``rows`` (about to be inserted into an empty database, in
+    id order, with their entry IDs: those without one are not visible); None when not worth it.  (A build whose
+    read-ahead helper renders asks it instead: :func:`ask_early`.)"""
     if len(rows) < PRERENDER_FROM or not forked.worth_forking():
         return None
     limit = builder.config.feeds.entries
     chosen = [(row["path"], builder.post_url(row))
               for _, _, row in _newest(rows, 0, limit, lambda row: row["entry_id"] is not None)]
-    if ahead is not None:
-        from publisher.snapshot import take
-
-        if ahead.ask((take(builder.config), None, 0, [(0, n, *item) for n, item in enumerate(chosen)])):
-            return Prerendered(ahead.answer)
     helper = forked.Helper(lambda: _render_all(builder, chosen))
     return Prerendered(helper.result, helper.stop)
 
@@ -122,9 +117,9 @@ class Renders:
     """The service of a read-ahead helper (:class:`publisher.sync.ReadAhead`): it renders the newest posts of a
     first build, with the config snapshot the request carries (it started before the config was validated).
 
-    A request is (snapshot values, the build's time in microseconds or None, the number of rows read before
-    the helper's, the newest of those as (created, position, path, URL)); with a time, the helper adds the
-    newest of its own rows, visible at that time, before choosing."""
+    A request is (snapshot values, the build's time in microseconds, the number of rows read before the
+    helper's, the newest of those as (created, position, path, URL)); the helper adds the newest of its own
+    rows, visible at that time, before choosing."""
 
     def warm_up(self) -> None:
         """Import what rendering takes (Jinja too: the newest posts often have ERB tags), while the build does not
@@ -141,12 +136,10 @@ class Renders:
 
         values, now, first, chosen = request
         builder = Builder(Snapshot(values))
-        limit, kinds = builder.config.feeds.entries, builder.config.posts.kinds
-        if now is not None:
-            at = _EPOCH + _MICROSECOND * now
-            chosen = [*chosen, *((_micros(created), n, row["path"], builder.post_url(row)) for created, n, row
-                                 in _newest(rows, first, limit, lambda row: visible_new(row, kinds, at)))]
-        newest = heapq.nlargest(limit, map(tuple, chosen), key=lambda item: item[:2])
+        limit, kinds, at = builder.config.feeds.entries, builder.config.posts.kinds, _EPOCH + _MICROSECOND * now
+        ours = [(_micros(created), n, row["path"], builder.post_url(row))
+                for created, n, row in _newest(rows, first, limit, lambda row: visible_new(row, kinds, at))]
+        newest = heapq.nlargest(limit, [*map(tuple, chosen), *ours], key=lambda item: item[:2])
         return _render_all(builder, [(path, url) for _, _, path, url in newest])
 
 

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 PARALLEL_FROM = 1000
 #: From this many changed paths, the sync reads every stored post's index row rather than those paths' rows.
 DELTA_MAX = 500
-#: The share of the files the helper reads: less than half, as it also packs its rows for the parent.
+#: The share of the files a helper forked by the sync reads: less than half, as it also packs its rows.
 HELPER_SHARE = 0.43
 #: The share a :class:`ReadAhead` reads: more, as it starts while the parent validates the config.
 AHEAD_SHARE = 0.63
@@ -213,17 +213,24 @@ def _first_sync(store: Store, root: Path, stats: list[FileStat], tz: tzinfo, res
 
 def _first_parts(root: Path, prefix: str, todo: list[FileStat], tz: tzinfo, result: SyncResult,
                  done: Callable[[int], object], ahead: ReadAhead | None) -> Iterator[tuple[list[dict[str, Any]], bool]]:
-    """The new rows of ``todo``, in order, as (rows, last) parts: this process's part, then a helper's part
-    chunk by chunk as the helper sends them (see :data:`CHUNK`); the rest of a helper's part that did not come
-    is read here."""
-    helper, get, plan = None, {}.get, _Plan()
+    """The new rows of ``todo`` (every file: the database holds no post), in order, as (rows, last) parts."""
+    return _parts(root, prefix, todo, {}.get, tz, result, _Plan(), done, ahead)
+
+
+def _parts(root: Path, prefix: str, todo: list[FileStat], get: Callable[[str], IndexRow | None], tz: tzinfo,
+           result: SyncResult, plan: _Plan, done: Callable[[int], object],
+           ahead: ReadAhead | None = None) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """The rows of ``todo`` for paths the database has never seen, in order, as (rows, last) parts (the
+    others' updates go to ``plan``): this process's part, then a helper's part chunk by chunk as the helper
+    sends them (see :data:`CHUNK`); the rest of a helper's part that did not come is read here."""
+    helper = None
     many = len(todo) >= PARALLEL_FROM
     if many and ahead is not None:
         split = len(todo) - int(len(todo) * AHEAD_SHARE)
         chunks = ahead.chunks(root, tz, todo[split:])
     elif many and forked.worth_forking():
         split = len(todo) - int(len(todo) * HELPER_SHARE)
-        helper = forked.Helper(lambda: _helper_chunks(prefix, todo[split:], tz))
+        helper = forked.Helper(lambda: _helper_chunks(prefix, todo[split:], tz, get=get))
         chunks = _chunks_of(helper, len(todo) - split)
     else:
         split, chunks = len(todo), iter(())
@@ -269,23 +276,9 @@ def _read_changed(root: Path, stats: list[FileStat], index: dict[str, IndexRow],
     """Parse every changed file; return the rows for paths the database has never seen."""
     get = index.get
     todo = [stat for stat in stats if _changed(get(stat.path), stat)]
-    fresh: list[dict[str, Any]] = []
     prefix = os.path.join(str(root), "")  # str(root / path), without making ten thousand Paths
     with progress(len(todo), "Reading posts") as bar:
-        if len(todo) < PARALLEL_FROM or not forked.worth_forking():
-            _read_part(prefix, todo, get, tz, result, plan, fresh, log.warning, bar.update)
-            return fresh
-        split = len(todo) - int(len(todo) * HELPER_SHARE)
-        with forked.Helper(lambda: _helper_part(prefix, todo[split:], get, tz)) as helper:
-            _read_part(prefix, todo[:split], get, tz, result, plan, fresh, log.warning, bar.update)
-            packed = helper.result()
-        if packed is None:
-            log.debug("no usable part from a helper process; reading it here")
-            _read_part(prefix, todo[split:], get, tz, result, plan, fresh, log.warning, bar.update)
-        else:
-            _merge(packed, result, plan, fresh)
-            bar.update(len(todo) - split)
-    return fresh
+        return [row for rows, _last in _parts(root, prefix, todo, get, tz, result, plan, bar.update) for row in rows]
 
 
 def _read_part(prefix: str, todo: list[FileStat], get: Callable[[str], IndexRow | None], tz: tzinfo,
@@ -397,12 +390,12 @@ def _read_ahead(root: Path, folders: list[str], tz: tzinfo, service: Service | N
         yield service(request, rows)
 
 
-def _helper_chunks(prefix: str, todo: list[FileStat], tz: tzinfo,
-                   keep: list[dict[str, Any]] | None = None) -> Iterator[tuple]:
-    """In a helper: what :func:`_helper_part` gives for each :data:`CHUNK` of new files ``todo``, one message
-    each (``keep``: gets the new rows too)."""
+def _helper_chunks(prefix: str, todo: list[FileStat], tz: tzinfo, keep: list[dict[str, Any]] | None = None,
+                   get: Callable[[str], IndexRow | None] = {}.get) -> Iterator[tuple]:
+    """In a helper: what :func:`_helper_part` gives for each :data:`CHUNK` of ``todo`` (``get``: their stored
+    rows, none by default), one message each (``keep``: gets the new rows too)."""
     for start in range(0, len(todo), CHUNK):
-        yield _helper_part(prefix, todo[start:start + CHUNK], {}.get, tz, keep)
+        yield _helper_part(prefix, todo[start:start + CHUNK], get, tz, keep)
 
 
 def _helper_part(prefix: str, todo: list[FileStat], get: Callable[[str], IndexRow | None], tz: tzinfo,
