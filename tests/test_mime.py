@@ -282,6 +282,15 @@ def test_bodies_decode_to_exactly_the_filled_letter(text: str, html: str, name: 
     assert lines(rich) == lines(letter.html_for(recipient))
 
 
+@pytest.mark.parametrize("name", ["", "Ann"])
+def test_a_bare_cr_before_a_placeholder_is_a_line_break_whatever_fills_it(name: str) -> None:
+    letter = make_letter(text="Hi\r@@PUBLISHER:name@@\nbye", html="<p>\r@@PUBLISHER:name@@\n</p>")
+    recipient = make_recipient(name=name)
+    plain, rich = bodies(parse(MimeEncoder().encode(letter, recipient)))
+    assert lines(plain) == letter.text_for(recipient) == f"Hi\n{name}\nbye"
+    assert lines(rich) == letter.html_for(recipient) == f"<p>\n{name}\n</p>"
+
+
 # -- headers.py -------------------------------------------------------------------------------
 
 @given(st.text())

@@ -61,6 +61,12 @@ class Letter:
     text: str  # with placeholders
     digest_id: int | None = None  # None for previews and test sends
 
+    def __post_init__(self) -> None:
+        """Line breaks as LF, as made: a bare CR before a placeholder and an LF after it are two breaks whatever
+        fills it (and the encoder, which encodes the text between placeholders once, sees them so)."""
+        for name in ("html", "text"):
+            object.__setattr__(self, name, getattr(self, name).replace("\r\n", "\n").replace("\r", "\n"))
+
     def html_for(self, recipient: Recipient) -> str:
         return fill(self.html, recipient.values(), escape=True)
 
